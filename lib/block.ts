@@ -1,0 +1,60 @@
+/**
+ * The block codec: a block's stored bytes are the AES-SIV seal of its .xz compression,
+ * keyed by SHA-512(password), with the associated data `[b"", nonce]` (FORMAT.md).
+ */
+import { BlockAuthError, ExitCode, SpareError } from "./errors.ts";
+import { AesSiv } from "./siv.ts";
+import { compress, decompress, DEFAULT_LEVEL } from "./xz.ts";
+
+/** Plaintext bytes per block. */
+export const BLOCK_SIZE = 1_048_576;
+
+const encoder = new TextEncoder();
+
+/** 16 random bytes as 32 lowercase hex characters, fresh for every block. */
+export function newNonce(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Seals and opens blocks with the key derived from one password. */
+export class BlockCodec {
+  private constructor(private readonly siv: AesSiv, readonly level: number) {}
+
+  /** Derives the AES-SIV key: SHA-512 of the password's UTF-8 bytes. */
+  static async fromPassword(password: string, level = DEFAULT_LEVEL): Promise<BlockCodec> {
+    const key = new Uint8Array(await crypto.subtle.digest("SHA-512", encoder.encode(password)));
+    return new BlockCodec(await AesSiv.importKey(key), level);
+  }
+
+  /** Compresses then encrypts one block of plaintext under `nonce` (32 hex characters). */
+  async seal(plaintext: Uint8Array, nonce: string): Promise<Uint8Array> {
+    return this.encrypt(await compress(plaintext, this.level), nonce);
+  }
+
+  /** Encrypts an already compressed (.xz) block under `nonce`. */
+  encrypt(xz: Uint8Array, nonce: string): Promise<Uint8Array> {
+    return this.siv.seal(xz, encoder.encode(nonce));
+  }
+
+  /** Decrypts and decompresses one stored block; `key` names it in errors. */
+  async open(sealed: Uint8Array, nonce: string, key = nonce): Promise<Uint8Array> {
+    const xz = await this.decrypt(sealed, nonce, key);
+    try {
+      return await decompress(xz);
+    } catch (err) {
+      throw new SpareError(`the block ${key} does not decompress: ${err}`, ExitCode.failure, {
+        cause: err,
+      });
+    }
+  }
+
+  /** Decrypts one stored block to its .xz bytes, or throws BlockAuthError. */
+  async decrypt(sealed: Uint8Array, nonce: string, key = nonce): Promise<Uint8Array> {
+    try {
+      return await this.siv.open(sealed, encoder.encode(nonce));
+    } catch (err) {
+      throw new BlockAuthError(key, { cause: err });
+    }
+  }
+}

@@ -1,0 +1,216 @@
+/**
+ * The .xz container: compress a block with liblzma (through lzma-native), store
+ * incompressible blocks as uncompressed LZMA2 chunks, and decompress any valid stream.
+ */
+import lzma from "lzma-native";
+
+/** The LZMA preset 0.4.0 used (Python's `lzma.compress` default). */
+export const DEFAULT_LEVEL = 6;
+
+/** Dictionary size for our blocks: a dictionary larger than the 1 MiB block buys nothing. */
+const BLOCK_DICT_SIZE = 1 << 20;
+
+/** liblzma's lzma_lzma_preset() table, so that the dictionary can be sized to the block. */
+function lzma2Options(level: number): Record<string, number> {
+  const dictPow2 = [18, 20, 21, 22, 22, 23, 23, 24, 25, 26][level];
+  const common = { lc: 3, lp: 0, pb: 2, dictSize: Math.min(1 << dictPow2, BLOCK_DICT_SIZE) };
+  if (level <= 3) {
+    return {
+      ...common,
+      mode: lzma.MODE_FAST,
+      mf: level === 0 ? lzma.MF_HC3 : lzma.MF_HC4,
+      niceLen: level <= 1 ? 128 : 273,
+      depth: [4, 8, 24, 48][level],
+    };
+  }
+  return {
+    ...common,
+    mode: lzma.MODE_NORMAL,
+    mf: lzma.MF_BT4,
+    niceLen: level === 4 ? 16 : level === 5 ? 32 : 64,
+    depth: 0,
+  };
+}
+
+interface Coder {
+  on(event: "data", listener: (chunk: Uint8Array) => void): void;
+  once(event: "error", listener: (err: Error) => void): void;
+  once(event: "end", listener: () => void): void;
+  end(input: Uint8Array): void;
+}
+
+function runCoder(stream: Coder, input: Uint8Array): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    const chunks: Uint8Array[] = [];
+    stream.on("data", (chunk: Uint8Array) => chunks.push(chunk));
+    stream.once("error", reject);
+    stream.once("end", () => resolve(concatBytes(chunks)));
+    stream.end(input);
+  });
+}
+
+/** Concatenates byte arrays into one. */
+export function concatBytes(chunks: Uint8Array[]): Uint8Array {
+  if (chunks.length === 1) {
+    return new Uint8Array(chunks[0].buffer, chunks[0].byteOffset, chunks[0].length);
+  }
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let offset = 0;
+  for (const c of chunks) {
+    out.set(c, offset);
+    offset += c.length;
+  }
+  return out;
+}
+
+/**
+ * Shannon entropy of the byte histogram, in bits per byte. Data above ~7.9 does not
+ * shrink under LZMA (random, encrypted, already compressed), and costs it the most time.
+ */
+export function byteEntropy(data: Uint8Array): number {
+  if (data.length === 0) return 0;
+  const counts = new Uint32Array(256);
+  for (let i = 0; i < data.length; i++) counts[data[i]]++;
+  let bits = 0;
+  for (let i = 0; i < 256; i++) {
+    if (counts[i] === 0) continue;
+    const p = counts[i] / data.length;
+    bits -= p * Math.log2(p);
+  }
+  return bits;
+}
+
+/** Above this entropy a block is stored uncompressed inside the .xz stream. */
+const INCOMPRESSIBLE_BITS = 7.99;
+
+/** Compresses to an .xz stream (CRC64 check): LZMA2 at `level`, or stored chunks when it would not shrink. */
+export function compress(data: Uint8Array, level = DEFAULT_LEVEL): Promise<Uint8Array> {
+  if (!Number.isInteger(level) || level < 0 || level > 9) {
+    throw new RangeError(`compression level must be 0-9, got ${level}`);
+  }
+  if (data.length >= 4096 && byteEntropy(data) > INCOMPRESSIBLE_BITS) {
+    return Promise.resolve(storedXz(data));
+  }
+  const stream = lzma.createStream("streamEncoder", {
+    filters: [{ id: lzma.FILTER_LZMA2, options: lzma2Options(level) }],
+    check: lzma.CHECK_CRC64,
+  });
+  return runCoder(stream, data);
+}
+
+/** Decompresses any valid .xz stream (any preset, dictionary or check). */
+export function decompress(data: Uint8Array): Promise<Uint8Array> {
+  const stream = lzma.createStream("streamDecoder", { memlimit: 1 << 30 });
+  return runCoder(stream, data);
+}
+
+// --- stored (uncompressed LZMA2) .xz streams --------------------------------------------
+
+const CRC32_TABLE = (() => {
+  const t = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t[n] = c >>> 0;
+  }
+  return t;
+})();
+
+/** CRC-32 (IEEE), as the .xz headers use it. */
+export function crc32(data: Uint8Array): number {
+  let c = 0xffffffff;
+  for (let i = 0; i < data.length; i++) c = CRC32_TABLE[(c ^ data[i]) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+const CRC64_TABLE = (() => {
+  const poly = 0xc96c5795d7870f42n;
+  const lo = new Uint32Array(256);
+  const hi = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = BigInt(n);
+    for (let k = 0; k < 8; k++) c = c & 1n ? poly ^ (c >> 1n) : c >> 1n;
+    lo[n] = Number(c & 0xffffffffn);
+    hi[n] = Number(c >> 32n);
+  }
+  return { lo, hi };
+})();
+
+/** CRC-64 (ECMA-182, reflected), the .xz CRC64 check; returned as 8 little-endian bytes. */
+export function crc64(data: Uint8Array): Uint8Array {
+  const { lo: tlo, hi: thi } = CRC64_TABLE;
+  let lo = 0xffffffff, hi = 0xffffffff;
+  for (let i = 0; i < data.length; i++) {
+    const idx = (lo ^ data[i]) & 0xff;
+    const nlo = ((lo >>> 8) | (hi << 24)) >>> 0;
+    const nhi = hi >>> 8;
+    lo = (nlo ^ tlo[idx]) >>> 0;
+    hi = (nhi ^ thi[idx]) >>> 0;
+  }
+  const out = new Uint8Array(8);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, (lo ^ 0xffffffff) >>> 0, true);
+  view.setUint32(4, (hi ^ 0xffffffff) >>> 0, true);
+  return out;
+}
+
+function u32le(n: number): number[] {
+  return [n & 0xff, (n >>> 8) & 0xff, (n >>> 16) & 0xff, (n >>> 24) & 0xff];
+}
+
+function varint(n: number): number[] {
+  const out: number[] = [];
+  while (n >= 0x80) {
+    out.push((n % 0x80) | 0x80);
+    n = Math.floor(n / 0x80);
+  }
+  out.push(n);
+  return out;
+}
+
+function withCrc32(bytes: number[]): number[] {
+  return [...bytes, ...u32le(crc32(new Uint8Array(bytes)))];
+}
+
+const STORED_CHUNK = 1 << 16;
+
+/** An .xz stream (CRC64) whose one block holds `data` as uncompressed LZMA2 chunks. */
+export function storedXz(data: Uint8Array): Uint8Array {
+  const streamFlags = [0x00, 0x04]; // CRC64
+  const header = [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00, ...withCrc32(streamFlags)];
+  // Block header: size, flags (one filter, no sizes), LZMA2 filter with a 1 MiB dictionary, padding.
+  const dictProp = 16; // 2^(16/2 + 12) = 1 MiB
+  const blockHeader = withCrc32([0x02, 0x00, 0x21, 0x01, dictProp, 0x00, 0x00, 0x00]);
+  const chunkCount = Math.ceil(data.length / STORED_CHUNK);
+  const lzma2Size = data.length + chunkCount * 3 + 1;
+  const blockPadding = (4 - (lzma2Size % 4)) % 4;
+  const unpaddedSize = blockHeader.length + lzma2Size + 8;
+  const indexBody = [0x00, ...varint(1), ...varint(unpaddedSize), ...varint(data.length)];
+  while (indexBody.length % 4) indexBody.push(0x00);
+  const index = withCrc32(indexBody);
+  const footerBody = [...u32le(index.length / 4 - 1), ...streamFlags];
+  const footer = [...u32le(crc32(new Uint8Array(footerBody))), ...footerBody, 0x59, 0x5a];
+
+  const total = header.length + blockHeader.length + lzma2Size + blockPadding + 8 + index.length +
+    footer.length;
+  const out = new Uint8Array(total);
+  let pos = 0;
+  const put = (bytes: ArrayLike<number>) => {
+    out.set(bytes, pos);
+    pos += bytes.length;
+  };
+  put(header);
+  put(blockHeader);
+  for (let offset = 0; offset < data.length; offset += STORED_CHUNK) {
+    const chunk = data.subarray(offset, offset + STORED_CHUNK);
+    // 0x01: uncompressed chunk with dictionary reset; 0x02: without.
+    put([offset === 0 ? 0x01 : 0x02, (chunk.length - 1) >> 8, (chunk.length - 1) & 0xff]);
+    put(chunk);
+  }
+  put([0x00]); // LZMA2 end marker
+  pos += blockPadding;
+  put(crc64(data));
+  put(index);
+  put(footer);
+  return out;
+}

@@ -1,0 +1,82 @@
+import { assert, assertEquals, assertRejects } from "./assert.ts";
+import { BLOCK_SIZE, BlockCodec, newNonce } from "../lib/block.ts";
+import { digestOf } from "../lib/digest.ts";
+import { BlockAuthError } from "../lib/errors.ts";
+import { concatBytes } from "../lib/xz.ts";
+import { FIXTURE_PASSWORD, fixtureObjects } from "./fixture.ts";
+
+function pseudoRandom(size: number, seed = 1): Uint8Array {
+  const out = new Uint8Array(size);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < size; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+Deno.test("every block of the 0.4.0 fixture opens and each prefix hashes to its name", async () => {
+  const codec = await BlockCodec.fromPassword(FIXTURE_PASSWORD);
+  const objects = await fixtureObjects();
+  const prefixes = new Map<string, string[]>();
+  for (const key of objects.keys()) {
+    if (key.startsWith(".")) continue;
+    const [prefix] = key.split("/");
+    prefixes.set(prefix, [...(prefixes.get(prefix) ?? []), key].sort());
+  }
+  assertEquals(prefixes.size, 9);
+  for (const [prefix, keys] of prefixes) {
+    const blocks = [];
+    for (const key of keys) {
+      const nonce = key.split("-").at(-1)!;
+      blocks.push(await codec.open(objects.get(key)!, nonce, key));
+    }
+    const content = concatBytes(blocks);
+    if (prefix.startsWith("snapshot_")) {
+      const snapshot = JSON.parse(new TextDecoder().decode(content));
+      assert(snapshot.identity.endsWith(":2189361"));
+    } else {
+      assertEquals(await digestOf(content), prefix);
+    }
+  }
+});
+
+Deno.test("sealing then opening round-trips 0 B, 1 B, 1 MiB and 1 MiB + 1", async () => {
+  const codec = await BlockCodec.fromPassword("secret");
+  for (const size of [0, 1, BLOCK_SIZE, BLOCK_SIZE + 1]) {
+    for (const data of [pseudoRandom(size), new Uint8Array(size).fill(65)]) {
+      const nonce = newNonce();
+      const sealed = await codec.seal(data, nonce);
+      assertEquals(await codec.open(sealed, nonce), data);
+    }
+  }
+});
+
+Deno.test("a flipped byte anywhere in a sealed block fails to open", async () => {
+  const codec = await BlockCodec.fromPassword("secret");
+  const nonce = newNonce();
+  const sealed = await codec.seal(new TextEncoder().encode("some text ".repeat(100)), nonce);
+  for (let i = 0; i < sealed.length; i += Math.max(1, Math.floor(sealed.length / 40))) {
+    const damaged = sealed.slice();
+    damaged[i] ^= 0x01;
+    await assertRejects(() => codec.open(damaged, nonce), BlockAuthError);
+  }
+  const last = sealed.slice();
+  last[last.length - 1] ^= 0x80;
+  await assertRejects(() => codec.open(last, nonce), BlockAuthError);
+});
+
+Deno.test("a wrong password or another nonce fails with a clear message", async () => {
+  const nonce = newNonce();
+  const sealed = await (await BlockCodec.fromPassword("right")).seal(pseudoRandom(100), nonce);
+  const wrong = await BlockCodec.fromPassword("wrong");
+  const err = await assertRejects(
+    () => wrong.open(sealed, nonce, "abc/000000001-x"),
+    BlockAuthError,
+  );
+  assertEquals(err.message, "wrong password, or the block abc/000000001-x is corrupted");
+  const right = await BlockCodec.fromPassword("right");
+  await assertRejects(() => right.open(sealed, newNonce()), BlockAuthError);
+});
