@@ -3,6 +3,7 @@
  * keyed by SHA-512(password), with the associated data `[b"", nonce]` (FORMAT.md).
  */
 import { BlockAuthError, ExitCode, SpareError } from "./errors.ts";
+import { Semaphore } from "./limit.ts";
 import { AesSiv } from "./siv.ts";
 import { compress, decompress, DEFAULT_LEVEL } from "./xz.ts";
 
@@ -19,17 +20,29 @@ export function newNonce(): string {
 
 /** Seals and opens blocks with the key derived from one password. */
 export class BlockCodec {
-  private constructor(private readonly siv: AesSiv, readonly level: number) {}
+  private constructor(
+    private readonly siv: AesSiv,
+    readonly level: number,
+    private readonly compressors: Semaphore,
+  ) {}
 
-  /** Derives the AES-SIV key: SHA-512 of the password's UTF-8 bytes. */
-  static async fromPassword(password: string, level = DEFAULT_LEVEL): Promise<BlockCodec> {
+  /**
+   * Derives the AES-SIV key: SHA-512 of the password's UTF-8 bytes. At most `jobs` blocks
+   * are compressed at once (each compression runs on a thread of its own).
+   */
+  static async fromPassword(
+    password: string,
+    level = DEFAULT_LEVEL,
+    jobs = 1,
+  ): Promise<BlockCodec> {
     const key = new Uint8Array(await crypto.subtle.digest("SHA-512", encoder.encode(password)));
-    return new BlockCodec(await AesSiv.importKey(key), level);
+    return new BlockCodec(await AesSiv.importKey(key), level, new Semaphore(jobs));
   }
 
   /** Compresses then encrypts one block of plaintext under `nonce` (32 hex characters). */
   async seal(plaintext: Uint8Array, nonce: string): Promise<Uint8Array> {
-    return this.encrypt(await compress(plaintext, this.level), nonce);
+    const xz = await this.compressors.run(() => compress(plaintext, this.level));
+    return this.encrypt(xz, nonce);
   }
 
   /** Encrypts an already compressed (.xz) block under `nonce`. */

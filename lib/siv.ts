@@ -14,6 +14,7 @@ import {
   type IMACLike,
   SIV,
 } from "miscreant";
+import { Semaphore } from "./limit.ts";
 
 const BLOCK = 16;
 const ZERO_IV = new Uint8Array(BLOCK);
@@ -150,6 +151,9 @@ class BatchedCmac implements IMACLike {
 
 /** AES-SIV sealing and opening with the associated data `[b"", nonce]`, as 0.4.0 did. */
 export class AesSiv {
+  /** miscreant's SIV keeps per-call state in shared buffers: one call at a time. */
+  private readonly exclusive = new Semaphore(1);
+
   private constructor(private readonly aead: AEAD) {}
 
   /** Imports a 64-byte AES-SIV key (two AES-256 keys). */
@@ -163,11 +167,11 @@ export class AesSiv {
 
   /** Returns the 16-byte synthetic IV followed by the ciphertext. */
   seal(plaintext: Uint8Array, nonce: Uint8Array): Promise<Uint8Array> {
-    return this.aead.seal(plaintext, nonce);
+    return this.exclusive.run(() => this.aead.seal(plaintext, nonce));
   }
 
   /** Opens what seal produced; throws miscreant's IntegrityError when it does not verify. */
   open(sealed: Uint8Array, nonce: Uint8Array): Promise<Uint8Array> {
-    return this.aead.open(sealed, nonce);
+    return this.exclusive.run(() => this.aead.open(sealed, nonce));
   }
 }

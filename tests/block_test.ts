@@ -80,3 +80,12 @@ Deno.test("a wrong password or another nonce fails with a clear message", async 
   const right = await BlockCodec.fromPassword("right");
   await assertRejects(() => right.open(sealed, newNonce()), BlockAuthError);
 });
+
+Deno.test("concurrent seals and opens do not disturb each other", async () => {
+  const codec = await BlockCodec.fromPassword("secret");
+  const inputs = Array.from({ length: 16 }, (_, i) => pseudoRandom(1000 + i * 977, i + 1));
+  const nonces = inputs.map(() => newNonce());
+  const sealed = await Promise.all(inputs.map((data, i) => codec.seal(data, nonces[i])));
+  const opened = await Promise.all(sealed.map((s, i) => codec.open(s, nonces[i])));
+  opened.forEach((data, i) => assertEquals(data, inputs[i]));
+});

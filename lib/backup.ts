@@ -1,0 +1,348 @@
+/**
+ * `create`: scan the tree, upload every digest the bucket lacks (block 1 last), write the
+ * snapshot, prune to the newest snapshots.
+ */
+import { BLOCK_SIZE, type BlockCodec } from "./block.ts";
+import type { Bucket, BucketListing } from "./bucket.ts";
+import { SpareError } from "./errors.ts";
+import { FileChangedError, FileReader } from "./file_reader.ts";
+import { type Inventory, type ScannedPath, scanTree } from "./inventory.ts";
+import { forEachConcurrent } from "./limit.ts";
+import { hostName } from "./lock.ts";
+import type { Log } from "./log.ts";
+import { Owners } from "./owners.ts";
+import { prune } from "./prune.ts";
+import {
+  digestByPath,
+  encodeSnapshot,
+  type FileEntry,
+  newSnapshotPrefix,
+  type SnapshotData,
+} from "./snapshot.ts";
+import { readSnapshot, snapshotNames as completeSnapshots } from "./snapshots.ts";
+
+/** What `create` was asked to do. */
+export interface CreateOptions {
+  root: string;
+  skip?: (path: string) => boolean;
+  force?: boolean;
+  keep?: number;
+  rehash?: boolean;
+  /** Files read and uploaded at once. */
+  fileConcurrency?: number;
+  signal?: AbortSignal;
+  onProgress?: (progress: CreateProgress) => void;
+}
+
+/** Figures of a create run, for --json and progress. */
+export interface CreateProgress {
+  filesTotal: number;
+  bytesTotal: number;
+  filesDone: number;
+  bytesDone: number;
+  filesUploaded: number;
+  bytesUploaded: number;
+  filesReused: number;
+  bytesStored: number;
+}
+
+/** What `create` did. */
+export interface CreateResult extends CreateProgress {
+  snapshot: string;
+  /** Paths that could not be backed up (exit code 3). */
+  missed: string[];
+  prunedPrefixes: number;
+}
+
+const READ_ATTEMPTS = 3;
+
+/** The identity of a backup: host, path and the path's inode. */
+export function identityOf(root: string, rootInode: number): string {
+  return `${hostName()}:${root}:${rootInode}`;
+}
+
+/** Runs `create` on a locked bucket. */
+export async function createSnapshot(
+  bucket: Bucket,
+  codec: BlockCodec,
+  log: Log,
+  options: CreateOptions,
+): Promise<CreateResult> {
+  const { signal } = options;
+  const listing = await bucket.listing();
+  const snapshotNames = completeSnapshots(listing);
+  const latestName = snapshotNames.at(-1);
+  const previous = latestName ? await readSnapshot(bucket, codec, listing, latestName) : undefined;
+
+  const inventory = await scanTree(options.root, {
+    skip: options.skip,
+    owners: new Owners(),
+    log,
+    signal,
+  });
+  const identity = identityOf(options.root, inventory.rootInode);
+  if (previous && previous.identity !== identity && !options.force) {
+    throw new SpareError(
+      `the bucket ${bucket.name} holds the backup of ${previous.identity}, not of ${identity}: ` +
+        "refusing to overwrite it (use --force if this host and path really replace it)",
+    );
+  }
+
+  const progress: CreateProgress = {
+    filesTotal: inventory.fileCount,
+    bytesTotal: inventory.byteCount,
+    filesDone: 0,
+    bytesDone: 0,
+    filesUploaded: 0,
+    bytesUploaded: 0,
+    filesReused: 0,
+    bytesStored: 0,
+  };
+  const report = () => options.onProgress?.(progress);
+  const uploader = new DigestUploader(bucket, codec, listing, progress);
+  const files = new Map<string, string>(); // path → digest
+  const missed: string[] = [];
+  const dropped = new Set<string>();
+  const previousDigests = previous ? digestByPath(previous) : new Map<string, string>();
+
+  const work = inventory.paths.filter((p) => p.entry.type === "file" && !p.entry.empty);
+  for (const p of inventory.paths) {
+    if (p.entry.type === "file" && p.entry.empty) progress.filesDone++;
+  }
+  report();
+
+  await forEachConcurrent(work, options.fileConcurrency ?? 4, async (scanned) => {
+    signal?.throwIfAborted();
+    const entry = scanned.entry as FileEntry;
+    const unchanged = !options.rehash &&
+      reusableDigest(scanned, previous, previousDigests, listing);
+    if (unchanged) {
+      files.set(scanned.path, unchanged);
+      progress.filesReused++;
+    } else {
+      const outcome = await backupFile(scanned, uploader, log, signal);
+      if (outcome.kind === "stored") {
+        files.set(scanned.path, outcome.digest);
+        Object.assign(entry, outcome.entry);
+        entry.empty = entry.size === 0;
+      } else if (outcome.kind === "vanished") {
+        dropped.add(scanned.path);
+      } else {
+        const old = previous?.structure[scanned.path];
+        const oldDigest = previousDigests.get(scanned.path);
+        if (old?.type === "file" && oldDigest && listing.prefixes.get(oldDigest)?.complete) {
+          log.warn(`${scanned.path}: ${outcome.reason}; keeping its previous version`);
+          files.set(scanned.path, oldDigest);
+          Object.assign(entry, old);
+        } else {
+          log.warn(`${scanned.path}: ${outcome.reason}; left out of the snapshot`);
+          dropped.add(scanned.path);
+        }
+        missed.push(scanned.path);
+      }
+    }
+    progress.filesDone++;
+    progress.bytesDone += entry.size;
+    report();
+  });
+  signal?.throwIfAborted();
+
+  const snapshot = buildSnapshot(inventory, files, dropped, identity);
+  const snapshotName = newSnapshotPrefix(snapshotNames);
+  const body = encodeSnapshot(snapshot);
+  progress.bytesStored += await bucket.writePrefix(snapshotName, splitBlocks(body), codec);
+
+  const kept = [...snapshotNames, snapshotName].slice(-Math.max(1, options.keep ?? 1));
+  const keptData = new Map<string, SnapshotData>([[snapshotName, snapshot]]);
+  for (const name of kept) {
+    if (keptData.has(name)) continue;
+    keptData.set(
+      name,
+      name === latestName && previous ? previous : await readSnapshot(bucket, codec, listing, name),
+    );
+  }
+  const prunedPrefixes = await prune(bucket, listing, keptData);
+  report();
+  return { ...progress, snapshot: snapshotName.slice("snapshot_".length), missed, prunedPrefixes };
+}
+
+/** The previous digest of a file whose size, mtime, ctime and inode are unchanged and whose prefix is stored. */
+function reusableDigest(
+  scanned: ScannedPath,
+  previous: SnapshotData | undefined,
+  previousDigests: Map<string, string>,
+  listing: BucketListing,
+): string | undefined {
+  const old = previous?.structure[scanned.path];
+  const now = scanned.entry;
+  if (!old || old.type !== "file" || old.ctime_ns === undefined) return undefined;
+  if (old.size !== now.size || old.mtime_ns !== now.mtime_ns || old.inode !== now.inode) {
+    return undefined;
+  }
+  if (old.ctime_ns !== now.ctime_ns) return undefined;
+  const digest = previousDigests.get(scanned.path);
+  return digest && listing.prefixes.get(digest)?.complete ? digest : undefined;
+}
+
+function buildSnapshot(
+  inventory: Inventory,
+  files: Map<string, string>,
+  dropped: Set<string>,
+  identity: string,
+): SnapshotData {
+  const snapshot: SnapshotData = { files: {}, structure: {}, identity };
+  for (const scanned of inventory.paths) {
+    if (dropped.has(scanned.path)) continue;
+    snapshot.structure[scanned.path] = scanned.entry;
+    const digest = files.get(scanned.path);
+    if (digest) (snapshot.files[digest] ??= []).push(scanned.path);
+  }
+  return snapshot;
+}
+
+async function* splitBlocks(data: Uint8Array): AsyncGenerator<Uint8Array> {
+  for (let offset = 0; offset < data.length; offset += BLOCK_SIZE) {
+    yield data.subarray(offset, offset + BLOCK_SIZE);
+  }
+}
+
+type FileOutcome =
+  | { kind: "stored"; digest: string; entry: Partial<FileEntry> }
+  | { kind: "vanished" }
+  | { kind: "failed"; reason: string };
+
+/** Reads (up to 3 times, while it keeps changing) and uploads one file. */
+async function backupFile(
+  scanned: ScannedPath,
+  uploader: DigestUploader,
+  log: Log,
+  signal?: AbortSignal,
+): Promise<FileOutcome> {
+  let reason = "";
+  for (let attempt = 1; attempt <= READ_ATTEMPTS; attempt++) {
+    signal?.throwIfAborted();
+    let reader: FileReader | undefined;
+    try {
+      reader = await FileReader.open(scanned.absolute);
+      const digest = await uploader.store(reader, signal);
+      log.detail(scanned.path);
+      const v = reader.version;
+      return {
+        kind: "stored",
+        digest,
+        entry: {
+          size: v.size,
+          mtime_ns: v.mtimeMs * 1_000_000,
+          ctime_ns: v.ctimeMs * 1_000_000,
+          inode: v.inode,
+        },
+      };
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) {
+        log.warn(`${scanned.path} vanished during the backup, skipped`);
+        return { kind: "vanished" };
+      }
+      if (err instanceof FileChangedError) {
+        reason = "it kept changing while it was read";
+        continue;
+      }
+      if (err instanceof Deno.errors.PermissionDenied || err instanceof Deno.errors.IsADirectory) {
+        return { kind: "failed", reason: `cannot be read (${err.message})` };
+      }
+      throw err;
+    } finally {
+      reader?.close();
+    }
+  }
+  return { kind: "failed", reason };
+}
+
+/**
+ * Stores file contents under their digests, each digest once per run: a digest already
+ * in the bucket or being uploaded by another file is not uploaded again.
+ */
+class DigestUploader {
+  private readonly inProgress = new Map<string, Promise<void>>();
+  private readonly uploaded = new Set<string>();
+
+  constructor(
+    private readonly bucket: Bucket,
+    private readonly codec: BlockCodec,
+    private readonly listing: BucketListing,
+    private readonly progress: CreateProgress,
+  ) {}
+
+  private known(digest: string): boolean {
+    return this.uploaded.has(digest) || this.listing.prefixes.get(digest)?.complete === true;
+  }
+
+  /** Reads the file, uploads its content unless stored already, and returns its digest. */
+  async store(reader: FileReader, signal?: AbortSignal): Promise<string> {
+    if (reader.version.size <= BLOCK_SIZE) {
+      // One read: the bytes we hash are the bytes we upload.
+      const blocks: Uint8Array[] = [];
+      for await (const block of reader.blocks()) blocks.push(block);
+      const digest = await reader.finish();
+      await this.upload(digest, reader.version.size, signal, () => toAsync(blocks));
+      return digest;
+    }
+    // Large file: hash it first; upload in a second read that must hash to the same digest.
+    await reader.drain();
+    const digest = await reader.finish();
+    await this.upload(digest, reader.version.size, signal, async function* () {
+      const again = await FileReader.open(reader.path);
+      try {
+        if (
+          again.version.size !== reader.version.size ||
+          again.version.mtimeMs !== reader.version.mtimeMs
+        ) {
+          throw new FileChangedError(reader.path, "it changed between two reads");
+        }
+        yield* again.blocks();
+        if ((await again.finish()) !== digest) {
+          throw new FileChangedError(reader.path, "its content changed");
+        }
+      } finally {
+        again.close();
+      }
+    });
+    return digest;
+  }
+
+  private async upload(
+    digest: string,
+    size: number,
+    signal: AbortSignal | undefined,
+    blocks: () => AsyncIterable<Uint8Array>,
+  ): Promise<void> {
+    if (this.known(digest)) return;
+    const running = this.inProgress.get(digest);
+    if (running) {
+      try {
+        await running;
+        return;
+      } catch {
+        // the other upload failed (its file changed): try with ours
+      }
+    }
+    signal?.throwIfAborted();
+    const task = (async () => {
+      // A second read that hashes differently throws before block 1 is stored.
+      const stored = await this.bucket.writePrefix(digest, blocks(), this.codec);
+      this.progress.bytesStored += stored;
+      this.progress.filesUploaded++;
+      this.progress.bytesUploaded += size;
+      this.uploaded.add(digest);
+    })();
+    this.inProgress.set(digest, task);
+    try {
+      await task;
+    } finally {
+      if (this.inProgress.get(digest) === task) this.inProgress.delete(digest);
+    }
+  }
+}
+
+async function* toAsync(blocks: Uint8Array[]): AsyncGenerator<Uint8Array> {
+  yield* blocks;
+}

@@ -1,0 +1,268 @@
+/**
+ * The bucket layer (0.4.0's "envoy"): the `.spare` marker, the `.lock`, and prefixes
+ * stored as numbered, encrypted blocks (FORMAT.md).
+ */
+import { BLOCK_SIZE, type BlockCodec, newNonce } from "./block.ts";
+import { SpareError } from "./errors.ts";
+import { Semaphore } from "./limit.ts";
+import type { ObjectStore } from "./s3.ts";
+
+const MARKER_KEY = ".spare";
+const LOCK_KEY = ".lock";
+const PREFIX_PATTERN = /^[a-zA-Z0-9_][a-zA-Z0-9_.]+$/;
+const BLOCK_KEY_PATTERN = /^([^/]+)\/(\d{9})-([0-9a-f]{32})$/;
+
+/** One stored block of a prefix. */
+export interface BlockRef {
+  key: string;
+  index: number;
+  nonce: string;
+  size: number;
+}
+
+/** A prefix as found in a listing: its blocks in order; complete when block 1 exists. */
+export interface PrefixInfo {
+  name: string;
+  blocks: BlockRef[];
+  complete: boolean;
+}
+
+/** What a bucket holds, from one listing. */
+export interface BucketListing {
+  prefixes: Map<string, PrefixInfo>;
+  /** Keys that are neither internal nor blocks: not ours, removed by pruning. */
+  strays: string[];
+}
+
+/** Who holds a lock, as written into the `.lock` object (0.4.0 wrote it empty). */
+export interface LockHolder {
+  hostname?: string;
+  pid?: number;
+  command?: string;
+  started?: string;
+}
+
+/** True for valid prefix names. */
+export function isPrefixName(name: string): boolean {
+  return PREFIX_PATTERN.test(name);
+}
+
+/** The key of block `index` (from 1) of `prefix`. */
+export function blockKey(prefix: string, index: number, nonce: string): string {
+  return `${prefix}/${String(index).padStart(9, "0")}-${nonce}`;
+}
+
+/** Splits a block key into its parts, or undefined for other keys. */
+export function parseBlockKey(key: string, size = 0): (BlockRef & { prefix: string }) | undefined {
+  const match = BLOCK_KEY_PATTERN.exec(key);
+  if (!match || !isPrefixName(match[1])) return undefined;
+  return { prefix: match[1], key, index: Number(match[2]), nonce: match[3], size };
+}
+
+/** Describes a lock holder for messages. */
+export function describeLockHolder(holder: LockHolder | undefined): string {
+  if (!holder?.hostname) return "another spare run (the lock object names no holder)";
+  return `${holder.hostname} pid ${holder.pid ?? "?"} since ${holder.started ?? "?"}` +
+    (holder.command ? ` (${holder.command})` : "");
+}
+
+/** One spare bucket on one S3 server. */
+export class Bucket {
+  /** Bounds concurrent PUT/GET requests of this bucket. */
+  readonly requests: Semaphore;
+
+  constructor(readonly store: ObjectStore, readonly name: string, concurrency = 8) {
+    this.requests = new Semaphore(concurrency);
+  }
+
+  /** Creates the bucket and its marker when missing; refuses a bucket with objects but no marker. */
+  async ensure(): Promise<void> {
+    if (!(await this.store.bucketExists(this.name))) {
+      await this.store.createBucket(this.name);
+      await this.store.put(this.name, MARKER_KEY, new Uint8Array(0));
+      return;
+    }
+    await this.checkMarker(true);
+  }
+
+  /** Refuses a bucket that does not exist or is not spare's; an empty bucket gets a marker when `adopt`. */
+  async checkMarker(adopt = false): Promise<void> {
+    if (!(await this.store.bucketExists(this.name))) {
+      throw new SpareError(`bucket ${this.name} does not exist at ${this.store.endpoint}`);
+    }
+    if (await this.store.exists(this.name, MARKER_KEY)) return;
+    for await (const _ of this.store.list(this.name, undefined, 1)) {
+      throw new SpareError(
+        `bucket ${this.name} has objects but no .spare marker: it is not a spare bucket, refusing to touch it`,
+      );
+    }
+    if (!adopt) throw new SpareError(`bucket ${this.name} is empty: there is no backup in it`);
+    await this.store.put(this.name, MARKER_KEY, new Uint8Array(0));
+  }
+
+  /** Takes the lock; returns the current holder instead when the bucket is already locked. */
+  async lock(holder: LockHolder): Promise<{ taken: true } | { taken: false; holder?: LockHolder }> {
+    if (await this.store.exists(this.name, LOCK_KEY)) {
+      return { taken: false, holder: await this.lockHolder() };
+    }
+    const body = new TextEncoder().encode(JSON.stringify(holder));
+    if (await this.store.put(this.name, LOCK_KEY, body, { ifNoneMatch: true })) {
+      return { taken: true };
+    }
+    return { taken: false, holder: await this.lockHolder() };
+  }
+
+  /** Who holds the lock, when the lock object says so. */
+  async lockHolder(): Promise<LockHolder | undefined> {
+    try {
+      const body = await this.store.get(this.name, LOCK_KEY);
+      const parsed = JSON.parse(new TextDecoder().decode(body));
+      return parsed && typeof parsed === "object" ? parsed as LockHolder : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** True when `.lock` exists. */
+  isLocked(): Promise<boolean> {
+    return this.store.exists(this.name, LOCK_KEY);
+  }
+
+  /** Removes the lock; false when there was none. */
+  async unlock(): Promise<boolean> {
+    if (!(await this.store.exists(this.name, LOCK_KEY))) return false;
+    await this.store.delete(this.name, LOCK_KEY);
+    return true;
+  }
+
+  /** Lists the bucket once and groups block keys into prefixes. */
+  async listing(): Promise<BucketListing> {
+    const prefixes = new Map<string, PrefixInfo>();
+    const strays: string[] = [];
+    for await (const object of this.store.list(this.name)) {
+      if (object.key.startsWith(".")) continue;
+      const ref = parseBlockKey(object.key, object.size);
+      if (!ref) {
+        strays.push(object.key);
+        continue;
+      }
+      let info = prefixes.get(ref.prefix);
+      if (!info) {
+        info = { name: ref.prefix, blocks: [], complete: false };
+        prefixes.set(ref.prefix, info);
+      }
+      info.blocks.push({ key: ref.key, index: ref.index, nonce: ref.nonce, size: ref.size });
+      if (ref.index === 1) info.complete = true;
+    }
+    for (const info of prefixes.values()) {
+      info.blocks.sort((a, b) => a.index - b.index || a.key.localeCompare(b.key));
+    }
+    return { prefixes, strays };
+  }
+
+  /**
+   * Writes a prefix from its plaintext blocks: blocks 2..n are uploaded (several at once),
+   * then `beforeCommit` may still refuse, and only then block 1 is stored, so that a prefix
+   * never looks complete before it is. On failure the blocks already stored are removed.
+   * Returns the number of stored (sealed) bytes.
+   */
+  async writePrefix(
+    prefix: string,
+    blocks: AsyncIterable<Uint8Array>,
+    codec: BlockCodec,
+    beforeCommit?: () => void | Promise<void>,
+  ): Promise<number> {
+    if (!isPrefixName(prefix)) throw new Error(`invalid prefix name: ${prefix}`);
+    const stored: string[] = [];
+    const inFlight = new Set<Promise<void>>();
+    let failure: { error: unknown } | undefined;
+    let first: { key: string; body: Uint8Array } | undefined;
+    let bytes = 0;
+    let index = 0;
+    try {
+      for await (const plaintext of blocks) {
+        if (plaintext.length > BLOCK_SIZE) throw new Error("a block is larger than BLOCK_SIZE");
+        index++;
+        const nonce = newNonce();
+        const key = blockKey(prefix, index, nonce);
+        const body = await codec.seal(plaintext, nonce);
+        bytes += body.length;
+        if (index === 1) {
+          first = { key, body };
+          continue;
+        }
+        const release = await this.requests.acquire();
+        if (failure) {
+          release();
+          break;
+        }
+        const upload: Promise<void> = this.store.put(this.name, key, body).then(
+          () => void stored.push(key),
+          (error) => void (failure ??= { error }),
+        ).finally(() => {
+          release();
+          inFlight.delete(upload);
+        });
+        inFlight.add(upload);
+      }
+      await Promise.all(inFlight);
+      if (failure) throw failure.error;
+      if (!first) {
+        const nonce = newNonce();
+        first = {
+          key: blockKey(prefix, 1, nonce),
+          body: await codec.seal(new Uint8Array(0), nonce),
+        };
+        bytes += first.body.length;
+      }
+      if (beforeCommit) await beforeCommit();
+      const last = first;
+      await this.requests.run(() => this.store.put(this.name, last.key, last.body));
+      return bytes;
+    } catch (err) {
+      await Promise.all(inFlight);
+      await this.store.deleteMany(this.name, stored).catch(() => {});
+      throw err;
+    }
+  }
+
+  /**
+   * Reads a prefix back as plaintext blocks in order, with up to `prefetch` blocks
+   * downloaded ahead. Throws when the blocks are not numbered 1..n without gaps.
+   */
+  async *readPrefix(info: PrefixInfo, codec: BlockCodec, prefetch = 4): AsyncGenerator<Uint8Array> {
+    const blocks = info.blocks;
+    blocks.forEach((block, i) => {
+      if (block.index !== i + 1) {
+        throw new SpareError(
+          `prefix ${info.name} is damaged: block ${i + 1} is missing or doubled`,
+        );
+      }
+    });
+    const pending: Promise<Uint8Array>[] = [];
+    let next = 0;
+    const fetchNext = () => {
+      const block = blocks[next++];
+      const p = this.requests.run(() => this.store.get(this.name, block.key))
+        .then((sealed) => codec.open(sealed, block.nonce, block.key));
+      p.catch(() => {}); // observed when its turn comes
+      pending.push(p);
+    };
+    while (next < blocks.length && pending.length < prefetch) fetchNext();
+    while (pending.length > 0) {
+      const block = await pending.shift()!;
+      if (next < blocks.length) fetchNext();
+      yield block;
+    }
+  }
+
+  /** Deletes every block of a prefix. */
+  deletePrefix(info: PrefixInfo): Promise<void> {
+    return this.store.deleteMany(this.name, info.blocks.map((b) => b.key));
+  }
+
+  /** Deletes keys that are not spare's (found by a listing). */
+  deleteKeys(keys: string[]): Promise<void> {
+    return this.store.deleteMany(this.name, keys);
+  }
+}

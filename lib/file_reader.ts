@@ -1,0 +1,124 @@
+/** Reading a file in blocks while noticing that it changes under us. */
+import { BLOCK_SIZE } from "./block.ts";
+import { ContentHasher } from "./digest.ts";
+
+/** What identifies a file's version: size, mtime, ctime and inode. */
+export interface FileVersion {
+  size: number;
+  mtimeMs: number;
+  ctimeMs: number;
+  inode: number;
+}
+
+/** The version of an open file or a stat result. */
+export function versionOf(info: Deno.FileInfo): FileVersion {
+  return {
+    size: info.size,
+    mtimeMs: info.mtime?.getTime() ?? 0,
+    ctimeMs: info.ctime?.getTime() ?? 0,
+    inode: info.ino ?? 0,
+  };
+}
+
+/** True when two versions are the same. */
+export function sameVersion(a: FileVersion, b: FileVersion): boolean {
+  return a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs &&
+    a.inode === b.inode;
+}
+
+/** The file changed (or vanished and came back) while it was read. */
+export class FileChangedError extends Error {
+  constructor(readonly path: string, detail: string) {
+    super(`${path} changed while it was read (${detail})`);
+    this.name = "FileChangedError";
+  }
+}
+
+async function readFull(file: Deno.FsFile, buffer: Uint8Array): Promise<number> {
+  let filled = 0;
+  while (filled < buffer.length) {
+    const n = await file.read(buffer.subarray(filled));
+    if (n === null) break;
+    filled += n;
+  }
+  return filled;
+}
+
+/**
+ * An open file read in blocks of BLOCK_SIZE, hashed as it goes. `finish()` checks that the
+ * file still has the version it had when opened and returns the digest.
+ */
+export class FileReader {
+  private readonly hasher: ContentHasher;
+  bytesRead = 0;
+
+  private constructor(
+    readonly path: string,
+    private readonly file: Deno.FsFile,
+    readonly version: FileVersion,
+    hasher: ContentHasher,
+  ) {
+    this.hasher = hasher;
+  }
+
+  /** Opens the file and records its version. */
+  static async open(path: string): Promise<FileReader> {
+    const file = await Deno.open(path, { read: true });
+    try {
+      const info = await file.stat();
+      return new FileReader(path, file, versionOf(info), await ContentHasher.create());
+    } catch (err) {
+      file.close();
+      throw err;
+    }
+  }
+
+  /** Yields the file's blocks (fresh arrays), hashing them. */
+  async *blocks(): AsyncGenerator<Uint8Array> {
+    while (true) {
+      const buffer = new Uint8Array(BLOCK_SIZE);
+      const n = await readFull(this.file, buffer);
+      if (n === 0) break;
+      const block = n === BLOCK_SIZE ? buffer : buffer.slice(0, n);
+      this.hasher.update(block);
+      this.bytesRead += n;
+      yield block;
+      if (n < BLOCK_SIZE) break;
+    }
+  }
+
+  /** Reads what is left, hashing only. */
+  async drain(): Promise<void> {
+    for await (const _ of this.blocks()) { /* hashed */ }
+  }
+
+  /** The digest of what was read; throws FileChangedError when the file changed meanwhile. */
+  async finish(): Promise<string> {
+    const now = versionOf(await this.file.stat());
+    if (!sameVersion(now, this.version)) {
+      throw new FileChangedError(this.path, "its size, mtime or ctime changed");
+    }
+    if (this.bytesRead !== this.version.size) {
+      throw new FileChangedError(this.path, `read ${this.bytesRead} of ${this.version.size} bytes`);
+    }
+    try {
+      const current = versionOf(await Deno.lstat(this.path));
+      if (current.inode !== this.version.inode) {
+        throw new FileChangedError(this.path, "it was replaced");
+      }
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) {
+        throw new FileChangedError(this.path, "it was removed");
+      }
+      throw err;
+    }
+    return this.hasher.digest();
+  }
+
+  /** Closes the file. */
+  close(): void {
+    try {
+      this.file.close();
+    } catch { /* already closed */ }
+  }
+}

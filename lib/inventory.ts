@@ -1,0 +1,171 @@
+/**
+ * The inventory: scan a directory tree into snapshot entries (directories, regular files,
+ * symlinks, never following links), honouring --skip patterns; count totals for progress.
+ */
+import type { Log } from "./log.ts";
+import type { Owners } from "./owners.ts";
+import type { DirectoryEntry, Entry, FileEntry, SymlinkEntry } from "./snapshot.ts";
+
+/** One scanned path. */
+export interface ScannedPath {
+  /** Relative to the root, `/`-separated, no leading `./`. */
+  path: string;
+  /** Absolute path on disk. */
+  absolute: string;
+  entry: Entry;
+}
+
+/** The scanned tree, in walk order (parents before children). */
+export interface Inventory {
+  root: string;
+  rootInode: number;
+  paths: ScannedPath[];
+  fileCount: number;
+  byteCount: number;
+}
+
+/** Compiles --skip patterns with 0.4.0's meaning: a regex matched at the start of the relative path. */
+export function skipMatcher(patterns: string[]): (path: string) => boolean {
+  const regexes = patterns.map((p) => new RegExp(`^(?:${p.replace(/^\.\//, "")})`));
+  return (path) => regexes.some((r) => r.test(path));
+}
+
+const S_IFMT = 0o170000;
+const S_IFDIR = 0o040000;
+const S_IFREG = 0o100000;
+const S_IFLNK = 0o120000;
+
+/** Milliseconds of a Date as nanoseconds (Deno's stat has millisecond precision). */
+function ns(date: Date | null): number {
+  return date ? date.getTime() * 1_000_000 : 0;
+}
+
+/** Base fields of an entry from lstat. */
+export function entryBase(info: Deno.FileInfo, owners: Owners) {
+  return {
+    user: owners.userName(info.uid),
+    group: owners.groupName(info.gid),
+    mode: info.mode ?? 0,
+    size: info.size,
+    mtime_ns: ns(info.mtime),
+    inode: info.ino ?? 0,
+    ctime_ns: ns(info.ctime),
+  };
+}
+
+/** 0.4.0's `target` for a link: tree-relative when it resolves inside the tree, else absolute. */
+export function legacyTarget(root: string, linkPath: string, linkText: string): string {
+  const dir = linkPath.slice(0, linkPath.lastIndexOf("/"));
+  const resolved = normalize(linkText.startsWith("/") ? linkText : `${dir}/${linkText}`);
+  if (resolved.startsWith(root + "/")) return resolved.slice(root.length + 1);
+  return resolved;
+}
+
+/** Resolves `.` and `..` in an absolute path, without touching the disk. */
+export function normalize(path: string): string {
+  const parts: string[] = [];
+  for (const part of path.split("/")) {
+    if (part === "" || part === ".") continue;
+    if (part === "..") parts.pop();
+    else parts.push(part);
+  }
+  return "/" + parts.join("/");
+}
+
+/** Describes the kind of a special file for warnings. */
+function specialKind(mode: number): string {
+  switch (mode & S_IFMT) {
+    case 0o020000:
+      return "character device";
+    case 0o060000:
+      return "block device";
+    case 0o010000:
+      return "FIFO";
+    case 0o140000:
+      return "socket";
+    default:
+      return "special file";
+  }
+}
+
+/** Walks `root` (an absolute directory); vanished paths and special files are skipped with a warning. */
+export async function scanTree(
+  root: string,
+  options: { skip?: (path: string) => boolean; owners: Owners; log: Log; signal?: AbortSignal },
+): Promise<Inventory> {
+  const rootInfo = await Deno.stat(root);
+  const inventory: Inventory = {
+    root,
+    rootInode: rootInfo.ino ?? 0,
+    paths: [],
+    fileCount: 0,
+    byteCount: 0,
+  };
+  const { owners, log, skip } = options;
+
+  async function walk(dir: string, relDir: string) {
+    options.signal?.throwIfAborted();
+    let names: string[];
+    try {
+      names = [];
+      for await (const item of Deno.readDir(dir)) names.push(item.name);
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) {
+        log.warn(`${relDir || "."} vanished during the scan, skipped`);
+        return;
+      }
+      throw err;
+    }
+    names.sort();
+    for (const name of names) {
+      const rel = relDir ? `${relDir}/${name}` : name;
+      if (skip?.(rel)) continue;
+      const absolute = `${dir}/${name}`;
+      let info: Deno.FileInfo;
+      try {
+        info = await Deno.lstat(absolute);
+      } catch (err) {
+        if (err instanceof Deno.errors.NotFound) {
+          log.warn(`${rel} vanished during the scan, skipped`);
+          continue;
+        }
+        throw err;
+      }
+      const type = (info.mode ?? 0) & S_IFMT;
+      const base = entryBase(info, owners);
+      if (type === S_IFDIR) {
+        const entry: DirectoryEntry = { type: "directory", ...base };
+        inventory.paths.push({ path: rel, absolute, entry });
+        await walk(absolute, rel);
+      } else if (type === S_IFREG) {
+        const entry: FileEntry = { type: "file", ...base, empty: info.size === 0 };
+        inventory.paths.push({ path: rel, absolute, entry });
+        inventory.fileCount++;
+        inventory.byteCount += info.size;
+      } else if (type === S_IFLNK) {
+        let link: string;
+        try {
+          link = await Deno.readLink(absolute);
+        } catch (err) {
+          if (err instanceof Deno.errors.NotFound) {
+            log.warn(`${rel} vanished during the scan, skipped`);
+            continue;
+          }
+          throw err;
+        }
+        const entry: SymlinkEntry = {
+          type: "symlink",
+          ...base,
+          target: legacyTarget(root, absolute, link),
+          link,
+        };
+        inventory.paths.push({ path: rel, absolute, entry });
+      } else {
+        log.warn(`${rel} is a ${specialKind(info.mode ?? 0)}, skipped`);
+      }
+    }
+  }
+
+  await walk(root, "");
+  return inventory;
+}

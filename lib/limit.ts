@@ -1,0 +1,58 @@
+/** Bounding concurrency: a counting semaphore. */
+
+/** A counting semaphore: at most `size` holders at once, served in order. */
+export class Semaphore {
+  private waiting: (() => void)[] = [];
+  private held = 0;
+
+  constructor(readonly size: number) {
+    if (size < 1) throw new RangeError("a semaphore needs at least one slot");
+  }
+
+  /** Waits for a slot; call the returned function once to give it back. */
+  async acquire(): Promise<() => void> {
+    if (this.held < this.size) {
+      this.held++;
+    } else {
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    }
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.held--;
+    };
+  }
+
+  /** Runs `fn` while holding a slot. */
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    const release = await this.acquire();
+    try {
+      return await fn();
+    } finally {
+      release();
+    }
+  }
+}
+
+/** Runs `worker` over `items` with at most `concurrency` at once; the first failure stops new starts and is thrown once all started work settled. */
+export async function forEachConcurrent<T>(
+  items: Iterable<T> | AsyncIterable<T>,
+  concurrency: number,
+  worker: (item: T) => Promise<void>,
+): Promise<void> {
+  const running = new Set<Promise<void>>();
+  let failure: { error: unknown } | undefined;
+  for await (const item of items) {
+    if (failure) break;
+    const task: Promise<void> = worker(item).catch((error) => {
+      failure ??= { error };
+    }).finally(() => running.delete(task));
+    running.add(task);
+    if (running.size >= concurrency) await Promise.race(running);
+  }
+  await Promise.all(running);
+  if (failure) throw failure.error;
+}

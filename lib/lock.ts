@@ -1,0 +1,90 @@
+/** Holding the bucket lock for a run, and turning SIGINT/SIGTERM into a clean stop. */
+import { type Bucket, describeLockHolder, type LockHolder } from "./bucket.ts";
+import { InterruptedError, SpareError } from "./errors.ts";
+import type { Log } from "./log.ts";
+
+/** This machine's host name, or "unknown" without --allow-sys=hostname. */
+export function hostName(): string {
+  try {
+    return Deno.hostname();
+  } catch {
+    return "unknown";
+  }
+}
+
+/** Who we are, for the lock object. */
+export function lockHolder(command: string): LockHolder {
+  return { hostname: hostName(), pid: Deno.pid, command, started: new Date().toISOString() };
+}
+
+/** Aborted with an InterruptedError when SIGINT or SIGTERM arrives while installed. */
+export class Interruption {
+  readonly controller = new AbortController();
+  private readonly handlers: [Deno.Signal, () => void][] = [];
+
+  /** Starts listening for SIGINT and SIGTERM. */
+  install(): this {
+    for (const signal of ["SIGINT", "SIGTERM"] as const) {
+      const handler = () => {
+        if (!this.controller.signal.aborted) this.controller.abort(new InterruptedError(signal));
+      };
+      Deno.addSignalListener(signal, handler);
+      this.handlers.push([signal, handler]);
+    }
+    return this;
+  }
+
+  /** The signal that the pipeline checks before starting new work. */
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  /** Stops listening. */
+  uninstall(): void {
+    for (const [signal, handler] of this.handlers) Deno.removeSignalListener(signal, handler);
+    this.handlers.length = 0;
+  }
+}
+
+/**
+ * Runs `work` while holding the bucket's lock and listening for SIGINT/SIGTERM; the lock is
+ * released whatever happens. An interruption wins over the error it caused.
+ */
+export async function withLock<T>(
+  bucket: Bucket,
+  command: string,
+  log: Log,
+  work: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
+  const interruption = new Interruption().install();
+  try {
+    const result = await bucket.lock(lockHolder(command));
+    if (!result.taken) {
+      throw new SpareError(
+        `bucket ${bucket.name} is locked by ${describeLockHolder(result.holder)}`,
+      );
+    }
+    interruption.signal.throwIfAborted();
+    try {
+      const value = await work(interruption.signal);
+      interruption.signal.throwIfAborted();
+      return value;
+    } catch (err) {
+      if (interruption.signal.aborted) throw interruption.signal.reason;
+      throw err;
+    } finally {
+      try {
+        await bucket.unlock();
+      } catch (err) {
+        log.error(
+          `could not release the lock of bucket ${bucket.name} (${
+            err instanceof Error ? err.message : err
+          }); ` +
+            `once no spare run uses it, run \`spare unlock --bucket ${bucket.name}\``,
+        );
+      }
+    }
+  } finally {
+    interruption.uninstall();
+  }
+}

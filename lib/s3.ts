@@ -1,0 +1,305 @@
+/**
+ * S3 access over @aws-sdk/client-s3: path-style, byte-array bodies, checksums only when
+ * required, listings that follow continuation tokens, batch deletes with a fallback,
+ * request timeouts and bounded retries. Errors come out as one-line SpareErrors.
+ */
+import {
+  CreateBucketCommand,
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  S3ServiceException,
+} from "@aws-sdk/client-s3";
+import http from "node:http";
+import https from "node:https";
+import { SpareError } from "./errors.ts";
+
+/** Where and how to reach the S3 server. */
+export interface S3Config {
+  endpoint: string;
+  accessKey: string;
+  secretKey: string;
+  region?: string;
+  /** Milliseconds before a request without progress is abandoned (and retried). */
+  requestTimeoutMs?: number;
+  /** Attempts per request, the first included. */
+  maxAttempts?: number;
+}
+
+/** One object of a listing. */
+export interface ObjectInfo {
+  key: string;
+  size: number;
+}
+
+/** An endpoint without a scheme means https://. */
+export function endpointUrl(endpoint: string): string {
+  const trimmed = endpoint.trim().replace(/\/+$/, "");
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(trimmed) ? trimmed : `https://${trimmed}`;
+}
+
+const RETRYABLE_NETWORK =
+  /ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|socket hang up|terminated|aborted|premature|network|timed? ?out|Connection|reset|closed/i;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** An S3 bucket's objects, addressed by key; every call names its operation in errors. */
+export class ObjectStore {
+  readonly endpoint: string;
+  private readonly client: S3Client;
+  private readonly attempts: number;
+
+  constructor(config: S3Config) {
+    this.endpoint = endpointUrl(config.endpoint);
+    this.attempts = config.maxAttempts ?? 4;
+    const agentOptions = { keepAlive: true, maxSockets: 32 };
+    this.client = new S3Client({
+      endpoint: this.endpoint,
+      region: config.region ?? "us-east-1",
+      forcePathStyle: true,
+      credentials: { accessKeyId: config.accessKey, secretAccessKey: config.secretKey },
+      requestChecksumCalculation: "WHEN_REQUIRED",
+      responseChecksumValidation: "WHEN_REQUIRED",
+      // Our own loop below retries (with backoff), so that body reads are retried too.
+      maxAttempts: 1,
+      requestHandler: {
+        connectionTimeout: 10_000,
+        requestTimeout: config.requestTimeoutMs ?? 60_000,
+        httpAgent: new http.Agent(agentOptions),
+        httpsAgent: new https.Agent(agentOptions),
+      },
+    });
+  }
+
+  /** Closes kept-alive connections. */
+  close(): void {
+    this.client.destroy();
+  }
+
+  /**
+   * Runs one S3 operation with bounded retries and exponential backoff on network faults,
+   * timeouts, throttling and 5xx answers; other errors are final.
+   */
+  async call<T>(operation: string, target: string, fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 1;; attempt++) {
+      try {
+        return await fn();
+      } catch (err) {
+        if (attempt >= this.attempts || !isTransient(err)) {
+          throw this.describe(operation, target, err);
+        }
+        await sleep(Math.min(4000, 200 * 2 ** (attempt - 1)) * (0.5 + Math.random()));
+      }
+    }
+  }
+
+  /** Turns an SDK or network error into a one-line SpareError naming endpoint and operation. */
+  describe(operation: string, target: string, err: unknown): SpareError {
+    if (err instanceof SpareError) return err;
+    const where = `${operation} ${target} at ${this.endpoint}`;
+    const name = errorName(err);
+    const status = httpStatus(err);
+    let reason: string;
+    if (name === "InvalidAccessKeyId" || name === "SignatureDoesNotMatch") {
+      reason = "the access key or secret key was rejected";
+    } else if (name === "AccessDenied" || status === 403) {
+      reason = "access denied";
+    } else if (/ENOTFOUND|EAI_AGAIN|getaddrinfo|dns error|failed to lookup/i.test(String(err))) {
+      reason = "the endpoint's host name does not resolve";
+    } else if (/ECONNREFUSED|Connection refused/i.test(String(err))) {
+      reason = "connection refused";
+    } else if (err instanceof S3ServiceException) {
+      reason = `${name}${status ? ` (HTTP ${status})` : ""}${
+        err.message && err.message !== name ? `: ${err.message}` : ""
+      }`;
+    } else {
+      reason = err instanceof Error ? err.message || err.name : String(err);
+    }
+    return new SpareError(`S3 ${where} failed: ${reason}`, 1, { cause: err });
+  }
+
+  /** True when the bucket exists and we may use it. */
+  bucketExists(bucket: string): Promise<boolean> {
+    return this.call("HeadBucket", bucket, async () => {
+      try {
+        await this.client.send(new HeadBucketCommand({ Bucket: bucket }));
+        return true;
+      } catch (err) {
+        if (
+          httpStatus(err) === 404 || errorName(err) === "NotFound" ||
+          errorName(err) === "NoSuchBucket"
+        ) {
+          return false;
+        }
+        throw err;
+      }
+    });
+  }
+
+  /** Creates the bucket; an existing bucket of ours is not an error. */
+  createBucket(bucket: string): Promise<void> {
+    return this.call("CreateBucket", bucket, async () => {
+      try {
+        await this.client.send(new CreateBucketCommand({ Bucket: bucket }));
+      } catch (err) {
+        if (errorName(err) !== "BucketAlreadyOwnedByYou") throw err;
+      }
+    });
+  }
+
+  /**
+   * Stores an object. With `ifNoneMatch` the write is conditional (`If-None-Match: *`) and
+   * returns false when the key already exists (servers that ignore the header overwrite).
+   */
+  put(
+    bucket: string,
+    key: string,
+    body: Uint8Array,
+    opts: { ifNoneMatch?: boolean } = {},
+  ): Promise<boolean> {
+    return this.call("PutObject", `${bucket}/${key}`, async () => {
+      try {
+        await this.client.send(
+          new PutObjectCommand({
+            Bucket: bucket,
+            Key: key,
+            Body: body,
+            ContentLength: body.length,
+            IfNoneMatch: opts.ifNoneMatch ? "*" : undefined,
+          }),
+        );
+        return true;
+      } catch (err) {
+        if (
+          opts.ifNoneMatch && (httpStatus(err) === 412 || errorName(err) === "PreconditionFailed")
+        ) {
+          return false;
+        }
+        throw err;
+      }
+    });
+  }
+
+  /** Reads a whole object; a body shorter than its Content-Length is retried, never returned. */
+  get(bucket: string, key: string): Promise<Uint8Array> {
+    return this.call("GetObject", `${bucket}/${key}`, async () => {
+      const response = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      if (!response.Body) throw new TruncatedBodyError("no body");
+      const bytes = await response.Body.transformToByteArray();
+      if (response.ContentLength !== undefined && bytes.length !== response.ContentLength) {
+        throw new TruncatedBodyError(`got ${bytes.length} of ${response.ContentLength} bytes`);
+      }
+      return bytes;
+    });
+  }
+
+  /** True when the key exists. */
+  exists(bucket: string, key: string): Promise<boolean> {
+    return this.call("HeadObject", `${bucket}/${key}`, async () => {
+      try {
+        await this.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+        return true;
+      } catch (err) {
+        if (
+          httpStatus(err) === 404 || errorName(err) === "NotFound" || errorName(err) === "NoSuchKey"
+        ) return false;
+        throw err;
+      }
+    });
+  }
+
+  /** Lists every object under `prefix`, following continuation tokens. */
+  async *list(bucket: string, prefix?: string, maxKeys?: number): AsyncGenerator<ObjectInfo> {
+    let token: string | undefined;
+    do {
+      const page = await this.call("ListObjectsV2", bucket, () =>
+        this.client.send(
+          new ListObjectsV2Command({
+            Bucket: bucket,
+            Prefix: prefix,
+            ContinuationToken: token,
+            MaxKeys: maxKeys,
+          }),
+        ));
+      for (const object of page.Contents ?? []) {
+        if (object.Key !== undefined) yield { key: object.Key, size: object.Size ?? 0 };
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  /** Deletes one object (deleting a missing key is not an error in S3). */
+  delete(bucket: string, key: string): Promise<void> {
+    return this.call("DeleteObject", `${bucket}/${key}`, async () => {
+      await this.client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+    });
+  }
+
+  /** Deletes many objects, 1,000 per batch; a batch the server fails falls back to single deletes. */
+  async deleteMany(bucket: string, keys: string[]): Promise<void> {
+    for (let i = 0; i < keys.length; i += 1000) {
+      const batch = keys.slice(i, i + 1000);
+      let failed: string[] = [];
+      try {
+        const response = await this.client.send(
+          new DeleteObjectsCommand({
+            Bucket: bucket,
+            Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
+          }),
+        );
+        failed = (response.Errors ?? []).map((e) => e.Key).filter((k): k is string =>
+          k !== undefined
+        );
+      } catch (err) {
+        if (
+          !isTransient(err) && !(httpStatus(err) === 501 || errorName(err) === "NotImplemented")
+        ) {
+          throw this.describe("DeleteObjects", bucket, err);
+        }
+        failed = batch;
+      }
+      for (const key of failed) await this.delete(bucket, key);
+    }
+  }
+}
+
+/** A response body that ended before its announced length. */
+export class TruncatedBodyError extends Error {
+  constructor(detail: string) {
+    super(`response body cut short (${detail})`);
+    this.name = "TruncatedBodyError";
+  }
+}
+
+function errorName(err: unknown): string | undefined {
+  if (err && typeof err === "object") {
+    const e = err as { name?: string; Code?: string; code?: string };
+    return e.Code ?? e.name ?? e.code;
+  }
+  return undefined;
+}
+
+function httpStatus(err: unknown): number | undefined {
+  if (err && typeof err === "object" && "$metadata" in err) {
+    return (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+  }
+  return undefined;
+}
+
+/** True for faults worth another attempt: network, timeouts, throttling, 5xx, cut bodies. */
+export function isTransient(err: unknown): boolean {
+  if (err instanceof TruncatedBodyError) return true;
+  const status = httpStatus(err);
+  if (status !== undefined) return status >= 500 || status === 429 || status === 408;
+  const name = errorName(err) ?? "";
+  if (/Timeout|Throttl|SlowDown|RequestTimeTooSkewed/.test(name)) return true;
+  if (/ENOTFOUND|EAI_AGAIN/.test(String(err))) return false;
+  return RETRYABLE_NETWORK.test(`${name} ${err instanceof Error ? err.message : String(err)}`);
+}

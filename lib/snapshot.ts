@@ -1,0 +1,140 @@
+/**
+ * Snapshot metadata (FORMAT.md): `files` (digest → paths), `structure` (path → entry) and
+ * `identity`, stored as UTF-8 JSON under the prefix `snapshot_<ULID>`.
+ */
+import { SpareError } from "./errors.ts";
+
+/** Fields every entry has. */
+interface EntryBase {
+  user: string;
+  group: string;
+  /** The full st_mode, type bits included. */
+  mode: number;
+  size: number;
+  mtime_ns: number;
+  inode: number;
+  /** Ours (0.4.0 ignores it): the change time, for skipping unchanged files. */
+  ctime_ns?: number;
+}
+
+/** A regular file; `empty` files have no data uploaded. */
+export interface FileEntry extends EntryBase {
+  type: "file";
+  empty: boolean;
+}
+
+/** A directory. */
+export interface DirectoryEntry extends EntryBase {
+  type: "directory";
+}
+
+/**
+ * A symbolic link. `target` is 0.4.0's field: relative to the backup root for links into
+ * the tree, absolute otherwise. `link` is ours: the link text exactly as read, which our
+ * restore prefers.
+ */
+export interface SymlinkEntry extends EntryBase {
+  type: "symlink";
+  target: string;
+  link?: string;
+}
+
+/** One path of the tree. */
+export type Entry = FileEntry | DirectoryEntry | SymlinkEntry;
+
+/** The decoded metadata of one snapshot. */
+export interface SnapshotData {
+  files: Record<string, string[]>;
+  structure: Record<string, Entry>;
+  identity: string;
+}
+
+/** Prefix names of snapshots start with this. */
+export const SNAPSHOT_PREFIX = "snapshot_";
+
+const CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+const ULID_PATTERN = /^[0-9A-HJKMNP-TV-Z]{26}$/;
+
+/** A ULID: 48-bit millisecond time and 80 random bits, as 26 Crockford base32 characters. */
+export function ulid(time = Date.now()): string {
+  let out = "";
+  let t = time;
+  for (let i = 0; i < 10; i++) {
+    out = CROCKFORD[t % 32] + out;
+    t = Math.floor(t / 32);
+  }
+  const random = crypto.getRandomValues(new Uint8Array(16));
+  for (let i = 0; i < 16; i++) out += CROCKFORD[random[i] % 32];
+  return out;
+}
+
+/** The creation time a ULID carries. */
+export function ulidTime(id: string): Date {
+  let t = 0;
+  for (const ch of id.slice(0, 10)) t = t * 32 + CROCKFORD.indexOf(ch);
+  return new Date(t);
+}
+
+/** A snapshot prefix name that sorts after every one in `existing`. */
+export function newSnapshotPrefix(existing: Iterable<string>): string {
+  let latest = "";
+  for (const name of existing) if (name > latest) latest = name;
+  const latestTime = latest ? ulidTime(latest.slice(SNAPSHOT_PREFIX.length)).getTime() : 0;
+  return SNAPSHOT_PREFIX + ulid(Math.max(Date.now(), latestTime + 1));
+}
+
+/** True for `snapshot_<ULID>` prefix names. */
+export function isSnapshotPrefix(name: string): boolean {
+  return name.startsWith(SNAPSHOT_PREFIX) && ULID_PATTERN.test(name.slice(SNAPSHOT_PREFIX.length));
+}
+
+/** Serializes snapshot metadata with 0.4.0's key order: files, structure, identity. */
+export function encodeSnapshot(snapshot: SnapshotData): Uint8Array {
+  const ordered = {
+    files: snapshot.files,
+    structure: snapshot.structure,
+    identity: snapshot.identity,
+  };
+  return new TextEncoder().encode(JSON.stringify(ordered));
+}
+
+/** Parses and checks snapshot metadata; damaged JSON is a SpareError naming the snapshot. */
+export function decodeSnapshot(bytes: Uint8Array, name: string): SnapshotData {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+  } catch (err) {
+    throw new SpareError(`snapshot ${name} is damaged: its metadata is not valid JSON (${err})`);
+  }
+  const data = parsed as Partial<SnapshotData> | null;
+  if (
+    !data || typeof data !== "object" || typeof data.files !== "object" || !data.files ||
+    typeof data.structure !== "object" || !data.structure || typeof data.identity !== "string"
+  ) {
+    throw new SpareError(`snapshot ${name} is damaged: files, structure or identity is missing`);
+  }
+  for (const [digest, paths] of Object.entries(data.files)) {
+    if (!Array.isArray(paths) || paths.some((p) => typeof p !== "string")) {
+      throw new SpareError(
+        `snapshot ${name} is damaged: the paths of ${digest} are not a list of names`,
+      );
+    }
+  }
+  for (const [path, entry] of Object.entries(data.structure)) {
+    if (
+      !entry || typeof entry !== "object" || !["file", "directory", "symlink"].includes(entry.type)
+    ) {
+      throw new SpareError(`snapshot ${name} is damaged: the entry of ${path} has no known type`);
+    }
+  }
+  return data as SnapshotData;
+}
+
+/** Digest of each path in `files`, inverted. */
+export function digestByPath(snapshot: SnapshotData): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [digest, paths] of Object.entries(snapshot.files)) {
+    for (const path of paths) out.set(path, digest);
+  }
+  return out;
+}
