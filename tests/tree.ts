@@ -1,0 +1,106 @@
+/** Helpers for the integration tests: describe a directory tree, reach a test bucket directly. */
+import { Bucket } from "../lib/bucket.ts";
+import { ObjectStore } from "../lib/s3.ts";
+import type { CliEnv } from "./cli.ts";
+
+/** One path of a tree as lstat sees it (mode without type bits, mtime in milliseconds). */
+export interface TreeEntry {
+  type: "file" | "directory" | "symlink";
+  mode: number;
+  mtime: number;
+  size?: number;
+  /** Files: the content as hex SHA-256. */
+  sha256?: string;
+  /** Symlinks: the link text. */
+  link?: string;
+}
+
+/** Every path under `root` (relative, `/`-separated, root itself excluded), sorted. */
+export async function describeTree(root: string): Promise<Record<string, TreeEntry>> {
+  const out: Record<string, TreeEntry> = {};
+  async function walk(dir: string, rel: string) {
+    const names: string[] = [];
+    for await (const item of Deno.readDir(dir)) names.push(item.name);
+    names.sort();
+    for (const name of names) {
+      const path = rel ? `${rel}/${name}` : name;
+      const absolute = `${dir}/${name}`;
+      const info = await Deno.lstat(absolute);
+      const base = { mode: (info.mode ?? 0) & 0o7777, mtime: info.mtime!.getTime() };
+      if (info.isSymlink) {
+        out[path] = { type: "symlink", ...base, link: await Deno.readLink(absolute) };
+      } else if (info.isDirectory) {
+        out[path] = { type: "directory", ...base };
+        await walk(absolute, path);
+      } else {
+        out[path] = { type: "file", ...base, size: info.size, sha256: await sha256File(absolute) };
+      }
+    }
+  }
+  await walk(root, "");
+  return out;
+}
+
+async function sha256File(path: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", await Deno.readFile(path));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Groups of paths (two or more) that share an inode, each sorted, sorted by first path. */
+export async function hardlinkGroups(root: string): Promise<string[][]> {
+  const byInode = new Map<number, string[]>();
+  async function walk(dir: string, rel: string) {
+    for await (const item of Deno.readDir(dir)) {
+      const path = rel ? `${rel}/${item.name}` : item.name;
+      const info = await Deno.lstat(`${dir}/${item.name}`);
+      if (info.isDirectory) await walk(`${dir}/${item.name}`, path);
+      else if (info.isFile) byInode.set(info.ino!, [...(byInode.get(info.ino!) ?? []), path]);
+    }
+  }
+  await walk(root, "");
+  return [...byInode.values()].filter((g) => g.length > 1).map((g) => g.sort())
+    .sort((a, b) => a[0].localeCompare(b[0]));
+}
+
+/** Deterministic pseudo-random bytes (xorshift32). */
+export function pseudoRandom(size: number, seed = 1): Uint8Array {
+  const out = new Uint8Array(size);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < size; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+/** Direct access to the bucket of a test's CLI settings; close it with `close()`. */
+export function openBucket(env: CliEnv): { store: ObjectStore; bucket: Bucket; close(): void } {
+  const store = new ObjectStore({
+    endpoint: env.SPARE_ENDPOINT,
+    accessKey: env.SPARE_ACCESS_KEY,
+    secretKey: env.SPARE_SECRET_KEY,
+  });
+  return { store, bucket: new Bucket(store, env.SPARE_BUCKET), close: () => store.close() };
+}
+
+/** Temporary directories made for one test, removed together. */
+export class TempDirs {
+  private readonly dirs: string[] = [];
+
+  /** A new empty directory. */
+  async make(prefix = "spare-test-"): Promise<string> {
+    const dir = await Deno.makeTempDir({ prefix });
+    this.dirs.push(dir);
+    return dir;
+  }
+
+  /** Removes every directory made (even ones a test made read-only inside). */
+  async removeAll(): Promise<void> {
+    for (const dir of this.dirs.splice(0)) {
+      await Deno.chmod(dir, 0o700).catch(() => {});
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  }
+}
