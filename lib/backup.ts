@@ -150,7 +150,7 @@ export async function createSnapshot(
   const snapshot = buildSnapshot(inventory, files, dropped, identity);
   const snapshotName = newSnapshotPrefix(snapshotNames);
   const body = encodeSnapshot(snapshot);
-  progress.bytesStored += await bucket.writePrefix(snapshotName, splitBlocks(body), codec);
+  progress.bytesStored += await bucket.writePrefix(snapshotName, splitBlocks(body), codec, signal);
 
   const kept = [...snapshotNames, snapshotName].slice(-Math.max(1, options.keep ?? 1));
   const keptData = new Map<string, SnapshotData>([[snapshotName, snapshot]]);
@@ -328,7 +328,7 @@ class DigestUploader {
     signal?.throwIfAborted();
     const task = (async () => {
       // A second read that hashes differently throws before block 1 is stored.
-      const stored = await this.bucket.writePrefix(digest, blocks(), this.codec);
+      const stored = await this.bucket.writePrefix(digest, blocks(), this.codec, signal);
       this.progress.bytesStored += stored;
       this.progress.filesUploaded++;
       this.progress.bytesUploaded += size;

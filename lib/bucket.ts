@@ -162,15 +162,16 @@ export class Bucket {
 
   /**
    * Writes a prefix from its plaintext blocks: blocks 2..n are uploaded (several at once),
-   * then `beforeCommit` may still refuse, and only then block 1 is stored, so that a prefix
-   * never looks complete before it is. On failure the blocks already stored are removed.
-   * Returns the number of stored (sealed) bytes.
+   * and only once all of them are stored (and `blocks` ended without throwing) block 1 is
+   * stored, so that a prefix never looks complete before it is. When `signal` aborts, no
+   * new block is started. On failure or abort the blocks already stored are removed
+   * (best effort: a later create prunes what is left). Returns the stored (sealed) bytes.
    */
   async writePrefix(
     prefix: string,
     blocks: AsyncIterable<Uint8Array>,
     codec: BlockCodec,
-    beforeCommit?: () => void | Promise<void>,
+    signal?: AbortSignal,
   ): Promise<number> {
     if (!isPrefixName(prefix)) throw new Error(`invalid prefix name: ${prefix}`);
     const stored: string[] = [];
@@ -181,6 +182,7 @@ export class Bucket {
     let index = 0;
     try {
       for await (const plaintext of blocks) {
+        signal?.throwIfAborted();
         if (plaintext.length > BLOCK_SIZE) throw new Error("a block is larger than BLOCK_SIZE");
         index++;
         const nonce = newNonce();
@@ -215,7 +217,7 @@ export class Bucket {
         };
         bytes += first.body.length;
       }
-      if (beforeCommit) await beforeCommit();
+      signal?.throwIfAborted();
       const last = first;
       await this.requests.run(() => this.store.put(this.name, last.key, last.body));
       return bytes;
@@ -227,10 +229,15 @@ export class Bucket {
   }
 
   /**
-   * Reads a prefix back as plaintext blocks in order, with up to `prefetch` blocks
-   * downloaded ahead. Throws when the blocks are not numbered 1..n without gaps.
+   * Reads a prefix back as plaintext blocks in order, with a few blocks downloaded ahead.
+   * Throws when the blocks are not numbered 1..n without gaps, or when `signal` aborts.
    */
-  async *readPrefix(info: PrefixInfo, codec: BlockCodec, prefetch = 4): AsyncGenerator<Uint8Array> {
+  async *readPrefix(
+    info: PrefixInfo,
+    codec: BlockCodec,
+    signal?: AbortSignal,
+  ): AsyncGenerator<Uint8Array> {
+    const prefetch = 4;
     const blocks = info.blocks;
     blocks.forEach((block, i) => {
       if (block.index !== i + 1) {
@@ -250,6 +257,7 @@ export class Bucket {
     };
     while (next < blocks.length && pending.length < prefetch) fetchNext();
     while (pending.length > 0) {
+      signal?.throwIfAborted();
       const block = await pending.shift()!;
       if (next < blocks.length) fetchNext();
       yield block;

@@ -50,6 +50,8 @@ Connection (every command):
   --access-key KEY        SPARE_ACCESS_KEY
   --secret-key KEY        SPARE_SECRET_KEY, or --secret-key-file / SPARE_SECRET_KEY_FILE
   --region NAME           SPARE_REGION (default us-east-1)
+  --timeout SECONDS       SPARE_TIMEOUT: a request without progress for this long is
+                          retried (default 60; 5 attempts with backoff)
   --bucket NAME           SPARE_BUCKET
   --password TEXT         SPARE_PASSWORD, or --password-file / SPARE_PASSWORD_FILE
                           (first line of the file; keeps it out of process listings)
@@ -84,6 +86,7 @@ const OPTIONS = {
   "secret-key": { type: "string" },
   "secret-key-file": { type: "string" },
   region: { type: "string" },
+  timeout: { type: "string" },
   password: { type: "string" },
   "password-file": { type: "string" },
   bucket: { type: "string" },
@@ -182,6 +185,7 @@ async function run(command: Command, flags: Flags, log: Log): Promise<number> {
   const level = intOption(flags.level, "level", 0, 9, DEFAULT_LEVEL);
   let jobs = intOption(flags.jobs, "jobs", 0, 1024, command === "create" ? 1 : 0);
   if (jobs === 0) jobs = navigator.hardwareConcurrency || 1;
+  const timeoutSeconds = intOption(settings.get("timeout"), "timeout", 1, 3600, 60);
   const keep = intOption(flags.keep, "keep", 1, 1_000_000, 1);
   const skip = [...(flags.skip ?? []), ...(flags.exclude ?? [])];
   for (const pattern of skip) {
@@ -197,6 +201,7 @@ async function run(command: Command, flags: Flags, log: Log): Promise<number> {
     accessKey: settings.require("accessKey"),
     secretKey: settings.require("secretKey"),
     region: settings.get("region"),
+    requestTimeoutMs: timeoutSeconds * 1000,
   });
   const bucket = new Bucket(store, bucketName);
   try {

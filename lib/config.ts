@@ -27,6 +27,7 @@ const SOURCES = {
   bucket: { flag: "bucket", env: "SPARE_BUCKET" },
   path: { flag: "path", env: "SPARE_PATH" },
   region: { flag: "region", env: "SPARE_REGION" },
+  timeout: { flag: "timeout", env: "SPARE_TIMEOUT" },
 } satisfies Record<string, Source>;
 
 /** Names of the settings that have environment fallbacks. */

@@ -171,7 +171,7 @@ export async function restoreSnapshot(
     const file = await Deno.open(abs(first), { write: true, createNew: true, mode: 0o600 });
     const hasher = await ContentHasher.create();
     try {
-      for await (const block of bucket.readPrefix(info, codec)) {
+      for await (const block of bucket.readPrefix(info, codec, signal)) {
         hasher.update(block);
         await writeAll(file, block);
         progress.bytesDownloaded += block.length;

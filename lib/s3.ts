@@ -58,7 +58,7 @@ export class ObjectStore {
 
   constructor(config: S3Config) {
     this.endpoint = endpointUrl(config.endpoint);
-    this.attempts = config.maxAttempts ?? 4;
+    this.attempts = config.maxAttempts ?? 5;
     const agentOptions = { keepAlive: true, maxSockets: 32 };
     this.client = new S3Client({
       endpoint: this.endpoint,

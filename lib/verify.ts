@@ -87,7 +87,7 @@ export async function verifyBucket(
     } else {
       try {
         const hasher = await ContentHasher.create();
-        for await (const block of bucket.readPrefix(info, codec)) {
+        for await (const block of bucket.readPrefix(info, codec, options.signal)) {
           hasher.update(block);
           result.bytesChecked += block.length;
         }

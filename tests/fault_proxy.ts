@@ -15,6 +15,10 @@ export interface FaultRules {
   resetCount?: number;
   /** After a reset by resetWhen, behave like a server that went away: refuse and drop everything. */
   downAfterReset?: boolean;
+  /** Hold a connection for good (until the proxy closes) once one of its requests matches. */
+  stallWhen?: RegExp;
+  /** Wait this long before forwarding each chunk (a slow link). */
+  delayMs?: number;
   /** Cut the next `cutResponses` responses after this many bytes. */
   cutResponseAfter?: number;
   cutResponses?: number;
@@ -23,8 +27,10 @@ export interface FaultRules {
 /** A running proxy; `rules` may be changed at any time. */
 export class FaultProxy {
   rules: FaultRules = {};
-  /** Connections reset or cut by a rule. */
+  /** Connections reset, cut or stalled by a rule. */
   faults = 0;
+  /** Requests seen, by their first line. */
+  requests: string[] = [];
   private readonly conns = new Set<Deno.Conn>();
   private readonly accepting: Promise<void>;
 
@@ -86,16 +92,28 @@ export class FaultProxy {
     };
     let responseBytes = 0;
     let cutting = false;
+    let stalled = false;
     const pump = async (from: Deno.Conn, to: Deno.Conn, request: boolean) => {
       const buffer = new Uint8Array(64 * 1024);
       try {
         while (true) {
           const n = await from.read(buffer);
           if (n === null) break;
-          while (this.rules.stall && !closed) await new Promise((r) => setTimeout(r, 20));
+          while ((this.rules.stall || stalled) && !closed) {
+            await new Promise((r) => setTimeout(r, 20));
+          }
+          if (this.rules.delayMs) await new Promise((r) => setTimeout(r, this.rules.delayMs));
           let chunk = buffer.subarray(0, n);
           if (request) {
             const text = new TextDecoder("latin1").decode(chunk);
+            const firstLine = /^(GET|PUT|HEAD|POST|DELETE) [^\r\n]*/.exec(text);
+            if (firstLine) this.requests.push(firstLine[0]);
+            if (this.rules.stallWhen?.test(text)) {
+              this.faults++;
+              stalled = true;
+              while (!closed) await new Promise((r) => setTimeout(r, 20));
+              break;
+            }
             const rule = this.rules.resetWhen;
             if (rule && rule.test(text) && (this.rules.resetCount ?? Infinity) > 0) {
               if (this.rules.resetCount !== undefined) this.rules.resetCount--;
