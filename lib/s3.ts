@@ -192,7 +192,12 @@ export class ObjectStore {
     return this.call("GetObject", `${bucket}/${key}`, async () => {
       const response = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
       if (!response.Body) throw new TruncatedBodyError("no body");
-      const bytes = await response.Body.transformToByteArray();
+      let bytes: Uint8Array;
+      try {
+        bytes = await response.Body.transformToByteArray();
+      } catch (err) {
+        throw new TruncatedBodyError(`connection lost: ${err instanceof Error ? err.message : err}`);
+      }
       if (response.ContentLength !== undefined && bytes.length !== response.ContentLength) {
         throw new TruncatedBodyError(`got ${bytes.length} of ${response.ContentLength} bytes`);
       }
