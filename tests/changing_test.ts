@@ -1,0 +1,106 @@
+/** Issue 4: files that change while being read, and two runs at the same moment. */
+import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
+import { cliEnv, hasServer, spare, spareExpect } from "./cli.ts";
+import { FaultProxy } from "./fault_proxy.ts";
+import { describeTree, pseudoRandom, TempDirs } from "./tree.ts";
+
+const options = { ignore: !hasServer, sanitizeResources: false, sanitizeOps: false };
+
+/** Appends to `path` without pause until stopped: no read of it can be consistent. */
+function keepChanging(path: string): { stop(): Promise<void> } {
+  const child = new Deno.Command("bash", {
+    args: [
+      "-c",
+      `while :; do echo x >> "${path}"; done`,
+    ],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  return {
+    async stop() {
+      child.kill("SIGKILL");
+      await child.status;
+      await Deno.remove(`${path}.tmp`).catch(() => {});
+    },
+  };
+}
+
+Deno.test({
+  name: "a file that keeps changing is left out with a warning, exit 3, and the rest is backed up",
+  ...options,
+  fn: async () => {
+    const dirs = new TempDirs();
+    const env = cliEnv("changing");
+    const src = await dirs.make();
+    await Deno.writeTextFile(`${src}/stable.txt`, "stable\n");
+    await Deno.writeFile(`${src}/busy.bin`, pseudoRandom(2621440, 5));
+    const writer = keepChanging(`${src}/busy.bin`);
+    await new Promise((r) => setTimeout(r, 200));
+    const result = await spare(["create", "--path", src], env);
+    await writer.stop();
+    assertEquals(result.code, 3, result.stderr);
+    assertStringIncludes(result.stderr, "busy.bin");
+    assertStringIncludes(result.stderr, "kept changing");
+    assertStringIncludes(result.stderr, "left out");
+    await spareExpect(0, ["verify"], env);
+    const target = `${await dirs.make()}/t`;
+    await spareExpect(0, ["restore", "--path", target], env);
+    const restored = await describeTree(target);
+    assertEquals(Object.keys(restored), ["stable.txt"]);
+    await dirs.removeAll();
+  },
+});
+
+Deno.test({
+  name: "a file that keeps changing keeps its previous version when there is one",
+  ...options,
+  fn: async () => {
+    const dirs = new TempDirs();
+    const env = cliEnv("changing2");
+    const src = await dirs.make();
+    const first = pseudoRandom(2621440, 6);
+    await Deno.writeFile(`${src}/busy.bin`, first);
+    await spareExpect(0, ["create", "--path", src], env);
+    const writer = keepChanging(`${src}/busy.bin`);
+    await new Promise((r) => setTimeout(r, 200));
+    const result = await spare(["create", "--path", src], env);
+    await writer.stop();
+    assertEquals(result.code, 3, result.stderr);
+    assertStringIncludes(result.stderr, "keeping its previous version");
+    await spareExpect(0, ["verify"], env);
+    const target = `${await dirs.make()}/t`;
+    await spareExpect(0, ["restore", "--path", target], env);
+    assertEquals(await Deno.readFile(`${target}/busy.bin`), first);
+    await dirs.removeAll();
+  },
+});
+
+Deno.test({
+  name: "two creates started at the same moment: exactly one succeeds, the other names the holder",
+  ...options,
+  fn: async () => {
+    const dirs = new TempDirs();
+    const env = cliEnv("race");
+    const src = await dirs.make();
+    await Deno.writeFile(`${src}/a.bin`, pseudoRandom(3 * 1024 * 1024, 8));
+    await spareExpect(0, ["lock"], env); // creates the bucket
+    await spareExpect(0, ["unlock"], env);
+    const proxy = FaultProxy.start(env.SPARE_ENDPOINT);
+    proxy.rules.delayMs = 5; // keep the winner busy while the loser tries
+    const viaProxy = { ...env, SPARE_ENDPOINT: proxy.endpoint };
+    const results = await Promise.all([
+      spare(["create", "--path", src], viaProxy),
+      spare(["create", "--path", src], viaProxy),
+    ]);
+    await proxy.close();
+    const codes = results.map((r) => r.code).sort();
+    assertEquals(codes, [0, 1], results.map((r) => r.stderr).join("\n"));
+    const loser = results.find((r) => r.code === 1)!;
+    assert(
+      /bucket \S+ is locked by \S+ pid \d+ since \d{4}-\d\d-\d\dT/.test(loser.stderr),
+      loser.stderr,
+    );
+    await spareExpect(0, ["verify"], env);
+    await dirs.removeAll();
+  },
+});
