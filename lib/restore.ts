@@ -7,7 +7,7 @@ import fs from "node:fs";
 import type { BlockCodec } from "./block.ts";
 import type { Bucket, BucketListing } from "./bucket.ts";
 import { ContentHasher } from "./digest.ts";
-import { SpareError } from "./errors.ts";
+import { BlockAuthError, SpareError } from "./errors.ts";
 import { forEachConcurrent } from "./limit.ts";
 import type { Log } from "./log.ts";
 import { Owners } from "./owners.ts";
@@ -176,6 +176,15 @@ export async function restoreSnapshot(
         await writeAll(file, block);
         progress.bytesDownloaded += block.length;
       }
+    } catch (err) {
+      if (err instanceof BlockAuthError) {
+        throw new SpareError(
+          `cannot restore ${filePaths.join(", ")}: ${err.message}`,
+          err.exitCode,
+          { cause: err },
+        );
+      }
+      throw err;
     } finally {
       file.close();
     }

@@ -110,7 +110,8 @@ export class ObjectStore {
     if (name === "InvalidAccessKeyId" || name === "SignatureDoesNotMatch") {
       reason = "the access key or secret key was rejected";
     } else if (name === "AccessDenied" || status === 403) {
-      reason = "access denied";
+      reason =
+        "access denied: the access key or secret key is wrong, or has no access to this bucket";
     } else if (/ENOTFOUND|EAI_AGAIN|getaddrinfo|dns error|failed to lookup/i.test(String(err))) {
       reason = "the endpoint's host name does not resolve";
     } else if (/ECONNREFUSED|Connection refused/i.test(String(err))) {
@@ -196,7 +197,9 @@ export class ObjectStore {
       try {
         bytes = await response.Body.transformToByteArray();
       } catch (err) {
-        throw new TruncatedBodyError(`connection lost: ${err instanceof Error ? err.message : err}`);
+        throw new TruncatedBodyError(
+          `connection lost: ${err instanceof Error ? err.message : err}`,
+        );
       }
       if (response.ContentLength !== undefined && bytes.length !== response.ContentLength) {
         throw new TruncatedBodyError(`got ${bytes.length} of ${response.ContentLength} bytes`);
