@@ -8,6 +8,7 @@ import { ExitCode, SpareError, UsageError } from "./errors.ts";
 import { skipMatcher } from "./inventory.ts";
 import { lockHolder, withLock } from "./lock.ts";
 import { Log } from "./log.ts";
+import { ProgressLine } from "./progress.ts";
 import { prepareTarget, restoreSnapshot } from "./restore.ts";
 import { ObjectStore } from "./s3.ts";
 import { SNAPSHOT_PREFIX, ulidTime } from "./snapshot.ts";
@@ -204,6 +205,7 @@ async function run(command: Command, flags: Flags, log: Log): Promise<number> {
     requestTimeoutMs: timeoutSeconds * 1000,
   });
   const bucket = new Bucket(store, bucketName);
+  const progress = ProgressLine.forTerminal(command, log, Boolean(flags.quiet));
   try {
     switch (command) {
       case "lock": {
@@ -235,6 +237,7 @@ async function run(command: Command, flags: Flags, log: Log): Promise<number> {
               keep,
               rehash: flags.rehash,
               signal,
+              onProgress: (p) => progress.update(p),
             }),
         );
         for (const missed of result.missed) log.error(`not backed up: ${missed}`);
@@ -255,6 +258,7 @@ async function run(command: Command, flags: Flags, log: Log): Promise<number> {
               target: path!,
               signal,
               concurrency: Math.max(4, jobs),
+              onProgress: (p) => progress.update(p),
             });
           } catch (err) {
             log.error(`the restore into ${path} is incomplete`);
@@ -273,6 +277,7 @@ async function run(command: Command, flags: Flags, log: Log): Promise<number> {
           return verifyBucket(bucket, codec, listing, log, {
             signal,
             concurrency: Math.max(4, jobs),
+            onProgress: (p) => progress.update(p),
           });
         });
         const ok = result.problems.length === 0;
@@ -304,6 +309,7 @@ async function run(command: Command, flags: Flags, log: Log): Promise<number> {
       }
     }
   } finally {
+    progress.clear();
     store.close();
   }
 }

@@ -8,6 +8,7 @@ import { ContentHasher } from "./digest.ts";
 import { BlockAuthError, SpareError } from "./errors.ts";
 import { forEachConcurrent } from "./limit.ts";
 import type { Log } from "./log.ts";
+import type { ProgressFigures } from "./progress.ts";
 import { SNAPSHOT_PREFIX } from "./snapshot.ts";
 import { readSnapshot, snapshotNames } from "./snapshots.ts";
 
@@ -36,7 +37,7 @@ export async function verifyBucket(
   options: {
     concurrency?: number;
     signal?: AbortSignal;
-    onProgress?: (done: number, total: number) => void;
+    onProgress?: (progress: ProgressFigures) => void;
   } = {},
 ): Promise<VerifyResult> {
   const result: VerifyResult = { snapshots: [], digestsChecked: 0, bytesChecked: 0, problems: [] };
@@ -45,8 +46,9 @@ export async function verifyBucket(
     result.problems.push({ message: "the bucket holds no snapshot", paths: [] });
     return result;
   }
-  // digest → every (snapshot, path) that needs it
+  // digest → every (snapshot, path) that needs it, and its size
   const users = new Map<string, string[]>();
+  const sizes = new Map<string, number>();
   for (const name of names) {
     const id = name.slice(SNAPSHOT_PREFIX.length);
     result.snapshots.push(id);
@@ -68,13 +70,20 @@ export async function verifyBucket(
           paths: missing,
         });
       }
+      const entry = snapshot.structure[paths[0]];
+      if (entry?.type === "file") sizes.set(digest, entry.size);
       const list = users.get(digest) ?? [];
       list.push(...paths.map((p) => (names.length > 1 ? `${id}:${p}` : p)));
       users.set(digest, list);
     }
   }
 
-  let done = 0;
+  const progress: ProgressFigures = {
+    filesDone: 0,
+    filesTotal: users.size,
+    bytesDone: 0,
+    bytesTotal: [...sizes.values()].reduce((a, b) => a + b, 0),
+  };
   await forEachConcurrent(users.entries(), options.concurrency ?? 4, async ([digest, paths]) => {
     options.signal?.throwIfAborted();
     const info = listing.prefixes.get(digest);
@@ -90,6 +99,8 @@ export async function verifyBucket(
         for await (const block of bucket.readPrefix(info, codec, options.signal)) {
           hasher.update(block);
           result.bytesChecked += block.length;
+          progress.bytesDone += block.length;
+          options.onProgress?.(progress);
         }
         if (hasher.digest() !== digest) {
           result.problems.push({
@@ -104,7 +115,8 @@ export async function verifyBucket(
       }
     }
     result.digestsChecked++;
-    options.onProgress?.(++done, users.size);
+    progress.filesDone++;
+    options.onProgress?.(progress);
   });
   for (const problem of result.problems) {
     log.error(
