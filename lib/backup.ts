@@ -17,7 +17,9 @@ import {
   encodeSnapshot,
   type FileEntry,
   newSnapshotPrefix,
+  SNAPSHOT_PREFIX,
   type SnapshotData,
+  ulidTime,
 } from "./snapshot.ts";
 import { readSnapshot, snapshotNames as completeSnapshots } from "./snapshots.ts";
 
@@ -73,6 +75,9 @@ export async function createSnapshot(
   const snapshotNames = completeSnapshots(listing);
   const latestName = snapshotNames.at(-1);
   const previous = latestName ? await readSnapshot(bucket, codec, listing, latestName) : undefined;
+  const previousTime = latestName
+    ? ulidTime(latestName.slice(SNAPSHOT_PREFIX.length)).getTime()
+    : 0;
 
   const inventory = await scanTree(options.root, {
     skip: options.skip,
@@ -115,7 +120,7 @@ export async function createSnapshot(
     signal?.throwIfAborted();
     const entry = scanned.entry as FileEntry;
     const unchanged = !options.rehash &&
-      reusableDigest(scanned, previous, previousDigests, listing);
+      reusableDigest(scanned, previous, previousTime, previousDigests, listing);
     if (unchanged) {
       files.set(scanned.path, unchanged);
       progress.filesReused++;
@@ -166,10 +171,14 @@ export async function createSnapshot(
   return { ...progress, snapshot: snapshotName.slice("snapshot_".length), missed, prunedPrefixes };
 }
 
+/** Entries changed this close to the previous snapshot are read again. */
+const RACY_WINDOW_MS = 2000;
+
 /** The previous digest of a file whose size, mtime, ctime and inode are unchanged and whose prefix is stored. */
 function reusableDigest(
   scanned: ScannedPath,
   previous: SnapshotData | undefined,
+  previousTime: number,
   previousDigests: Map<string, string>,
   listing: BucketListing,
 ): string | undefined {
@@ -180,6 +189,9 @@ function reusableDigest(
     return undefined;
   }
   if (old.ctime_ns !== now.ctime_ns) return undefined;
+  // Deno reports ctime in whole seconds: a change within the second of the previous scan
+  // could leave every field as it was ("racy" entries, as git calls them). Read those again.
+  if (old.ctime_ns / 1e6 >= previousTime - RACY_WINDOW_MS) return undefined;
   const digest = previousDigests.get(scanned.path);
   return digest && listing.prefixes.get(digest)?.complete ? digest : undefined;
 }

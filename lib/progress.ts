@@ -33,7 +33,7 @@ export function formatProgress(label: string, p: ProgressFigures, elapsedSeconds
 /** Draws the line at most every `intervalMs`; does nothing when disabled. */
 export class ProgressLine {
   private readonly started = performance.now();
-  private lastDraw = 0;
+  private lastDraw = -Infinity;
   private shown = false;
   private readonly encoder = new TextEncoder();
 
