@@ -15,14 +15,9 @@ export const TARGETS = [
   "aarch64-apple-darwin",
 ];
 
-const ROOT = new URL("../", import.meta.url).pathname;
+import { spareTaskFlags } from "./spare_task.ts";
 
-/** The `deno run` permission flags of the spare task in deno.json. */
-export function spareTaskFlags(): string[] {
-  const config = JSON.parse(Deno.readTextFileSync(`${ROOT}deno.json`));
-  const words: string[] = config.tasks.spare.split(/\s+/);
-  return words.slice(words.indexOf("run") + 1, words.indexOf("main.ts"));
-}
+const ROOT = new URL("../", import.meta.url).pathname;
 
 /** The `deno compile` arguments for one target. */
 export function compileArgs(target: string): string[] {

@@ -1,14 +1,8 @@
 /** Running the spare CLI as a subprocess, with exactly the permission flags of `deno task spare`. */
+import { spareRunArgs, spareTaskFlags } from "../scripts/spare_task.ts";
 import { freshBucketName, testS3Env } from "./s3_env.ts";
 
-const ROOT = new URL("../", import.meta.url).pathname;
-
-/** The `deno run` permission flags of the `spare` task in deno.json. */
-export function spareTaskFlags(): string[] {
-  const config = JSON.parse(Deno.readTextFileSync(`${ROOT}deno.json`));
-  const words: string[] = config.tasks.spare.split(/\s+/);
-  return words.slice(words.indexOf("run") + 1, words.indexOf("main.ts"));
-}
+export { spareTaskFlags };
 
 /** What a CLI run printed and returned. */
 export interface CliResult {
@@ -47,7 +41,7 @@ export function spareCommand(
   flags = spareTaskFlags(),
 ): Deno.Command {
   return new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", ...flags, `${ROOT}main.ts`, ...args],
+    args: spareRunArgs(args, flags),
     env: { NO_COLOR: "1", ...env },
     clearEnv: true,
     stdin: "null",
