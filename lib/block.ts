@@ -4,6 +4,7 @@
  */
 import { BlockAuthError, ExitCode, SpareError } from "./errors.ts";
 import { Semaphore } from "./limit.ts";
+import { noteTransientBytes } from "./memory.ts";
 import { AesSiv } from "./siv.ts";
 import { compress, decompress, DEFAULT_LEVEL } from "./xz.ts";
 
@@ -42,6 +43,7 @@ export class BlockCodec {
   /** Compresses then encrypts one block of plaintext under `nonce` (32 hex characters). */
   async seal(plaintext: Uint8Array, nonce: string): Promise<Uint8Array> {
     const xz = await this.compressors.run(() => compress(plaintext, this.level));
+    noteTransientBytes(plaintext.length);
     return this.encrypt(xz, nonce);
   }
 
@@ -53,6 +55,7 @@ export class BlockCodec {
   /** Decrypts and decompresses one stored block; `key` names it in errors. */
   async open(sealed: Uint8Array, nonce: string, key = nonce): Promise<Uint8Array> {
     const xz = await this.decrypt(sealed, nonce, key);
+    noteTransientBytes(sealed.length);
     try {
       return await decompress(xz);
     } catch (err) {

@@ -1,15 +1,25 @@
 /** Content digests: BLAKE2b with a 32-byte digest (not a truncated BLAKE2b-512), as hex. */
 import { createBLAKE2b, type IHasher } from "hash-wasm";
 
+const pool: ContentHasher[] = [];
+
 /** An incremental BLAKE2b-256 hasher. */
 export class ContentHasher {
   private constructor(private readonly hasher: IHasher) {}
 
-  /** Creates a hasher (a WebAssembly instance; reuse it through reset()). */
+  /** A hasher from the pool (each is a WebAssembly instance with its own memory). */
   static async create(): Promise<ContentHasher> {
+    const pooled = pool.pop();
+    if (pooled) return pooled;
     const hasher = await createBLAKE2b(256);
     hasher.init();
     return new ContentHasher(hasher);
+  }
+
+  /** Gives the hasher back to the pool; it must not be used afterwards. */
+  release(): void {
+    this.hasher.init();
+    if (pool.length < 16) pool.push(this);
   }
 
   /** Adds bytes to the digest. */
@@ -28,7 +38,12 @@ export class ContentHasher {
 
 /** The BLAKE2b-256 hex digest of one byte array. */
 export async function digestOf(data: Uint8Array): Promise<string> {
-  return (await ContentHasher.create()).update(data).digest();
+  const hasher = await ContentHasher.create();
+  try {
+    return hasher.update(data).digest();
+  } finally {
+    hasher.release();
+  }
 }
 
 /** True when `name` looks like a content digest prefix. */

@@ -50,6 +50,7 @@ async function readFull(file: Deno.FsFile, buffer: Uint8Array): Promise<number> 
  */
 export class FileReader {
   private readonly hasher: ContentHasher;
+  private closed = false;
   bytesRead = 0;
 
   private constructor(
@@ -87,9 +88,16 @@ export class FileReader {
     }
   }
 
-  /** Reads what is left, hashing only. */
+  /** Reads what is left, hashing only (through one reused buffer). */
   async drain(): Promise<void> {
-    for await (const _ of this.blocks()) { /* hashed */ }
+    const buffer = new Uint8Array(BLOCK_SIZE);
+    while (true) {
+      const n = await readFull(this.file, buffer);
+      if (n === 0) break;
+      this.hasher.update(buffer.subarray(0, n));
+      this.bytesRead += n;
+      if (n < BLOCK_SIZE) break;
+    }
   }
 
   /** The digest of what was read; throws FileChangedError when the file changed meanwhile. */
@@ -115,10 +123,12 @@ export class FileReader {
     return this.hasher.digest();
   }
 
-  /** Closes the file. */
+  /** Closes the file and gives its hasher back. */
   close(): void {
     try {
       this.file.close();
     } catch { /* already closed */ }
+    if (!this.closed) this.hasher.release();
+    this.closed = true;
   }
 }

@@ -188,7 +188,9 @@ export async function restoreSnapshot(
     } finally {
       file.close();
     }
-    if (hasher.digest() !== digest) {
+    const actual = hasher.digest();
+    hasher.release();
+    if (actual !== digest) {
       throw new SpareError(
         `the content of ${filePaths.join(", ")} does not match its digest ${digest}: corrupted`,
       );

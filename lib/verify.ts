@@ -102,7 +102,9 @@ export async function verifyBucket(
           progress.bytesDone += block.length;
           options.onProgress?.(progress);
         }
-        if (hasher.digest() !== digest) {
+        const actual = hasher.digest();
+        hasher.release();
+        if (actual !== digest) {
           result.problems.push({
             digest,
             message: `content ${digest} does not hash to its name`,

@@ -1,0 +1,38 @@
+/**
+ * Keeping the resident size small: 1 MiB blocks are allocated and freed all the time, and
+ * neither V8 nor glibc gives that memory back promptly on its own.
+ */
+
+const M_MMAP_THRESHOLD = -3;
+
+/**
+ * On Linux with glibc, serve allocations of 128 KiB and more with mmap, so that a freed
+ * block goes back to the system at once (glibc otherwise raises that threshold as blocks
+ * are freed and keeps them in its arenas). Elsewhere, or without FFI permission, nothing.
+ */
+export function returnFreedBlocksToSystem(): void {
+  if (Deno.build.os !== "linux") return;
+  try {
+    const libc = Deno.dlopen("libc.so.6", {
+      mallopt: { parameters: ["i32", "i32"], result: "i32" },
+    });
+    libc.symbols.mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+  } catch {
+    // not glibc, or no --allow-ffi: memory is still bounded, only returned later
+  }
+}
+
+const collect = (globalThis as { gc?: () => void }).gc;
+let sinceCollection = 0;
+
+/**
+ * Counts bytes of short-lived buffers; every 16 MiB runs a garbage collection when V8
+ * exposes one (`--v8-flags=--expose-gc`, set by the spare task). V8 counts those buffers
+ * as external memory and would otherwise let about 64 MiB of them pile up first.
+ */
+export function noteTransientBytes(bytes: number): void {
+  sinceCollection += bytes;
+  if (sinceCollection < 16 * 1024 * 1024) return;
+  sinceCollection = 0;
+  collect?.();
+}

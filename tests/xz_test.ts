@@ -1,0 +1,58 @@
+import { assert, assertEquals } from "./assert.ts";
+import { byteEntropy, compress, crc32, crc64, decompress, storedXz } from "../lib/xz.ts";
+import { pseudoRandom } from "./tree.ts";
+
+async function xzCommand(args: string[], input: Uint8Array): Promise<Uint8Array> {
+  const child = new Deno.Command("xz", { args, stdin: "piped", stdout: "piped", stderr: "piped" })
+    .spawn();
+  // Read while writing: xz writes its output as it goes, and a full pipe would block both.
+  const outputDone = child.output();
+  const writer = child.stdin.getWriter();
+  await writer.write(input);
+  await writer.close();
+  const output = await outputDone;
+  if (!output.success) {
+    throw new Error(`xz ${args.join(" ")}: ${new TextDecoder().decode(output.stderr)}`);
+  }
+  return output.stdout;
+}
+
+Deno.test("CRC-32 and CRC-64 match the .xz reference values", () => {
+  const check = new TextEncoder().encode("123456789");
+  assertEquals(crc32(check), 0xcbf43926);
+  assertEquals(
+    Array.from(crc64(check)).reverse().map((b) => b.toString(16).padStart(2, "0")).join(""),
+    "995dc9bbdf1939fa",
+  );
+});
+
+Deno.test("incompressible blocks are stored as uncompressed LZMA2 chunks that the xz command reads", async () => {
+  for (const size of [4096, 65536, 65537, 1_048_576]) {
+    const data = pseudoRandom(size, size);
+    assert(byteEntropy(data) > 7.9);
+    const xz = await compress(data);
+    assertEquals(xz.length, storedXz(data).length, "stored, not compressed");
+    assert(xz.length < size + 200, `overhead for ${size}: ${xz.length - size}`);
+    assertEquals(await xzCommand(["-dc"], xz), data);
+    assertEquals(await decompress(xz), data);
+  }
+});
+
+Deno.test("compressible blocks are LZMA2 at the level asked, with a dictionary sized to the block", async () => {
+  const text = new TextEncoder().encode(
+    "the quick brown fox jumps over the lazy dog\n".repeat(24_000),
+  );
+  for (const level of [0, 6, 9]) {
+    const xz = await compress(text, level);
+    assert(xz.length < text.length / 50, `level ${level}: ${xz.length}`);
+    assertEquals(await xzCommand(["-dc"], xz), text);
+    // block header at offset 12: size, flags, filter 0x21 (LZMA2), 1 property byte, dictionary
+    assertEquals([xz[14], xz[15]], [0x21, 0x01]);
+    assert(
+      xz[16] <= 16,
+      `dictionary of 2^(${xz[16]}/2 + 12) bytes: no larger than the 1 MiB block`,
+    );
+  }
+  // what xz -6 writes, we read
+  assertEquals(await decompress(await xzCommand(["-6", "-c"], text)), text);
+});
