@@ -3,19 +3,8 @@ import { BLOCK_SIZE, BlockCodec, newNonce } from "../lib/block.ts";
 import { digestOf } from "../lib/digest.ts";
 import { BlockAuthError } from "../lib/errors.ts";
 import { concatBytes } from "../lib/xz.ts";
+import { pseudoRandom } from "./tree.ts";
 import { FIXTURE_PASSWORD, fixtureObjects } from "./fixture.ts";
-
-function pseudoRandom(size: number, seed = 1): Uint8Array {
-  const out = new Uint8Array(size);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < size; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
 
 Deno.test("every block of the 0.4.0 fixture opens and each prefix hashes to its name", async () => {
   const codec = await BlockCodec.fromPassword(FIXTURE_PASSWORD);

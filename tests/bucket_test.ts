@@ -4,6 +4,7 @@ import { Bucket } from "../lib/bucket.ts";
 import { SpareError } from "../lib/errors.ts";
 import { ObjectStore } from "../lib/s3.ts";
 import { concatBytes } from "../lib/xz.ts";
+import { pseudoRandom } from "./tree.ts";
 import { cliEnv, hasServer, spare } from "./cli.ts";
 import { FaultProxy } from "./fault_proxy.ts";
 import { freshBucketName, testS3Env } from "./s3_env.ts";
@@ -18,18 +19,6 @@ function store(endpoint?: string): ObjectStore {
     maxAttempts: 2,
     requestTimeoutMs: 10_000,
   });
-}
-
-function pseudoRandom(size: number, seed: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let x = seed;
-  for (let i = 0; i < size; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
 }
 
 async function* blocksOf(data: Uint8Array): AsyncGenerator<Uint8Array> {

@@ -9,7 +9,7 @@ import {
   spareExpect,
 } from "./cli.ts";
 import { FaultProxy } from "./fault_proxy.ts";
-import { describeTree, openBucket, pseudoRandom, TempDirs } from "./tree.ts";
+import { bucketState, describeTree, pseudoRandom, TempDirs } from "./tree.ts";
 
 const options = { ignore: !hasServer, sanitizeResources: false, sanitizeOps: false };
 
@@ -30,23 +30,6 @@ async function makeSource(dirs: TempDirs, seed = 1): Promise<string> {
     await Deno.writeTextFile(`${src}/docs/${i}.txt`, `doc ${i} ${seed}\n`.repeat(100));
   }
   return src;
-}
-
-/** What the bucket holds, read directly. */
-async function bucketState(env: CliEnv) {
-  const { bucket, close } = openBucket(env);
-  try {
-    const listing = await bucket.listing();
-    const prefixes = [...listing.prefixes.values()];
-    return {
-      locked: await bucket.isLocked(),
-      snapshots: prefixes.filter((p) => p.name.startsWith("snapshot_") && p.complete).length,
-      incomplete: prefixes.filter((p) => !p.complete).length,
-      prefixes: prefixes.length,
-    };
-  } finally {
-    close();
-  }
 }
 
 /** Runs create through a proxy and stops it with `signal` once `ready` holds. */

@@ -1,8 +1,8 @@
 /** Issue 4: network faults between the CLI and the server, through a fault proxy. */
 import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
-import { type CliEnv, cliEnv, hasServer, spare, spareExpect } from "./cli.ts";
+import { cliEnv, hasServer, spare, spareExpect } from "./cli.ts";
 import { FaultProxy } from "./fault_proxy.ts";
-import { describeTree, openBucket, pseudoRandom, TempDirs } from "./tree.ts";
+import { bucketState, describeTree, pseudoRandom, TempDirs } from "./tree.ts";
 
 const options = { ignore: !hasServer, sanitizeResources: false, sanitizeOps: false };
 
@@ -13,27 +13,6 @@ async function makeSource(dirs: TempDirs): Promise<string> {
     await Deno.writeTextFile(`${src}/f${i}.txt`, `file ${i}\n`.repeat(50));
   }
   return src;
-}
-
-async function snapshotCount(env: CliEnv): Promise<number> {
-  const { bucket, close } = openBucket(env);
-  try {
-    const listing = await bucket.listing();
-    return [...listing.prefixes.values()].filter((p) =>
-      p.name.startsWith("snapshot_") && p.complete
-    ).length;
-  } finally {
-    close();
-  }
-}
-
-async function isLocked(env: CliEnv): Promise<boolean> {
-  const { bucket, close } = openBucket(env);
-  try {
-    return await bucket.isLocked();
-  } finally {
-    close();
-  }
 }
 
 Deno.test({
@@ -119,8 +98,8 @@ Deno.test({
     assertEquals(lines.length, 1, result.stderr);
     assertStringIncludes(lines[0], "PutObject");
     assertStringIncludes(lines[0], proxy.endpoint);
-    assertEquals(await isLocked(env), false);
-    assertEquals(await snapshotCount(env), 0);
+    assertEquals((await bucketState(env)).locked, false);
+    assertEquals((await bucketState(env)).snapshots, 0);
     await dirs.removeAll();
   },
 });
@@ -143,7 +122,7 @@ Deno.test({
     assertEquals(result.code, 1, result.stderr);
     assertStringIncludes(result.stderr, proxy.endpoint);
     assertStringIncludes(result.stderr, "spare unlock");
-    assert(await isLocked(env), "the lock could not be released");
+    assert((await bucketState(env)).locked, "the lock could not be released");
     await spareExpect(0, ["unlock"], env);
     await spareExpect(0, ["create", "--path", src], env);
     await spareExpect(0, ["verify"], env);

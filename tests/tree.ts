@@ -104,3 +104,20 @@ export class TempDirs {
     }
   }
 }
+
+/** What the bucket holds, read directly. */
+export async function bucketState(env: CliEnv) {
+  const { bucket, close } = openBucket(env);
+  try {
+    const listing = await bucket.listing();
+    const prefixes = [...listing.prefixes.values()];
+    return {
+      locked: await bucket.isLocked(),
+      snapshots: prefixes.filter((p) => p.name.startsWith("snapshot_") && p.complete).length,
+      incomplete: prefixes.filter((p) => !p.complete).length,
+      prefixes: prefixes.length,
+    };
+  } finally {
+    close();
+  }
+}
