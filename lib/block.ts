@@ -55,9 +55,10 @@ export class BlockCodec {
   /** Decrypts and decompresses one stored block; `key` names it in errors. */
   async open(sealed: Uint8Array, nonce: string, key = nonce): Promise<Uint8Array> {
     const xz = await this.decrypt(sealed, nonce, key);
-    noteTransientBytes(sealed.length);
     try {
-      return await decompress(xz);
+      const plaintext = await decompress(xz);
+      noteTransientBytes(sealed.length + plaintext.length);
+      return plaintext;
     } catch (err) {
       throw new SpareError(`the block ${key} does not decompress: ${err}`, ExitCode.failure, {
         cause: err,
