@@ -55,10 +55,12 @@ export class ObjectStore {
   readonly endpoint: string;
   private readonly client: S3Client;
   private readonly attempts: number;
+  private readonly requestTimeoutMs: number;
 
   constructor(config: S3Config) {
     this.endpoint = endpointUrl(config.endpoint);
     this.attempts = config.maxAttempts ?? 5;
+    this.requestTimeoutMs = config.requestTimeoutMs ?? 60_000;
     const agentOptions = { keepAlive: true, maxSockets: 32 };
     this.client = new S3Client({
       endpoint: this.endpoint,
@@ -71,7 +73,7 @@ export class ObjectStore {
       maxAttempts: 1,
       requestHandler: {
         connectionTimeout: 10_000,
-        requestTimeout: config.requestTimeoutMs ?? 60_000,
+        requestTimeout: this.requestTimeoutMs,
         httpAgent: new http.Agent(agentOptions),
         httpsAgent: new https.Agent(agentOptions),
       },
@@ -87,11 +89,21 @@ export class ObjectStore {
    * Runs one S3 operation with bounded retries and exponential backoff on network faults,
    * timeouts, throttling and 5xx answers; other errors are final.
    */
-  async call<T>(operation: string, target: string, fn: () => Promise<T>): Promise<T> {
+  async call<T>(
+    operation: string,
+    target: string,
+    fn: (signal: AbortSignal) => Promise<T>,
+  ): Promise<T> {
     for (let attempt = 1;; attempt++) {
+      // Our own deadline: the SDK's requestTimeout does not fire under Deno, and a server
+      // that stops answering would otherwise hold the run forever.
+      const deadline = AbortSignal.timeout(this.requestTimeoutMs);
       try {
-        return await fn();
-      } catch (err) {
+        return await fn(deadline);
+      } catch (caught) {
+        const err = deadline.aborted
+          ? new RequestTimeoutError(`no answer within ${this.requestTimeoutMs / 1000} s`)
+          : caught;
         if (attempt >= this.attempts || !isTransient(err)) {
           throw this.describe(operation, target, err);
         }
@@ -128,9 +140,9 @@ export class ObjectStore {
 
   /** True when the bucket exists and we may use it. */
   bucketExists(bucket: string): Promise<boolean> {
-    return this.call("HeadBucket", bucket, async () => {
+    return this.call("HeadBucket", bucket, async (abortSignal) => {
       try {
-        await this.client.send(new HeadBucketCommand({ Bucket: bucket }));
+        await this.client.send(new HeadBucketCommand({ Bucket: bucket }), { abortSignal });
         return true;
       } catch (err) {
         if (
@@ -146,9 +158,9 @@ export class ObjectStore {
 
   /** Creates the bucket; an existing bucket of ours is not an error. */
   createBucket(bucket: string): Promise<void> {
-    return this.call("CreateBucket", bucket, async () => {
+    return this.call("CreateBucket", bucket, async (abortSignal) => {
       try {
-        await this.client.send(new CreateBucketCommand({ Bucket: bucket }));
+        await this.client.send(new CreateBucketCommand({ Bucket: bucket }), { abortSignal });
       } catch (err) {
         if (errorName(err) !== "BucketAlreadyOwnedByYou") throw err;
       }
@@ -165,7 +177,7 @@ export class ObjectStore {
     body: Uint8Array,
     opts: { ifNoneMatch?: boolean } = {},
   ): Promise<boolean> {
-    return this.call("PutObject", `${bucket}/${key}`, async () => {
+    return this.call("PutObject", `${bucket}/${key}`, async (abortSignal) => {
       try {
         await this.client.send(
           new PutObjectCommand({
@@ -175,6 +187,7 @@ export class ObjectStore {
             ContentLength: body.length,
             IfNoneMatch: opts.ifNoneMatch ? "*" : undefined,
           }),
+          { abortSignal },
         );
         return true;
       } catch (err) {
@@ -190,8 +203,10 @@ export class ObjectStore {
 
   /** Reads a whole object; a body shorter than its Content-Length is retried, never returned. */
   get(bucket: string, key: string): Promise<Uint8Array> {
-    return this.call("GetObject", `${bucket}/${key}`, async () => {
-      const response = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    return this.call("GetObject", `${bucket}/${key}`, async (abortSignal) => {
+      const response = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }), {
+        abortSignal,
+      });
       if (!response.Body) throw new TruncatedBodyError("no body");
       let bytes: Uint8Array;
       try {
@@ -210,9 +225,11 @@ export class ObjectStore {
 
   /** True when the key exists. */
   exists(bucket: string, key: string): Promise<boolean> {
-    return this.call("HeadObject", `${bucket}/${key}`, async () => {
+    return this.call("HeadObject", `${bucket}/${key}`, async (abortSignal) => {
       try {
-        await this.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+        await this.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), {
+          abortSignal,
+        });
         return true;
       } catch (err) {
         if (
@@ -227,7 +244,7 @@ export class ObjectStore {
   async *list(bucket: string, prefix?: string, maxKeys?: number): AsyncGenerator<ObjectInfo> {
     let token: string | undefined;
     do {
-      const page = await this.call("ListObjectsV2", bucket, () =>
+      const page = await this.call("ListObjectsV2", bucket, (abortSignal) =>
         this.client.send(
           new ListObjectsV2Command({
             Bucket: bucket,
@@ -235,6 +252,7 @@ export class ObjectStore {
             ContinuationToken: token,
             MaxKeys: maxKeys,
           }),
+          { abortSignal },
         ));
       for (const object of page.Contents ?? []) {
         if (object.Key !== undefined) yield { key: object.Key, size: object.Size ?? 0 };
@@ -245,8 +263,10 @@ export class ObjectStore {
 
   /** Deletes one object (deleting a missing key is not an error in S3). */
   delete(bucket: string, key: string): Promise<void> {
-    return this.call("DeleteObject", `${bucket}/${key}`, async () => {
-      await this.client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+    return this.call("DeleteObject", `${bucket}/${key}`, async (abortSignal) => {
+      await this.client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }), {
+        abortSignal,
+      });
     });
   }
 
@@ -261,6 +281,7 @@ export class ObjectStore {
             Bucket: bucket,
             Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
           }),
+          { abortSignal: AbortSignal.timeout(this.requestTimeoutMs) },
         );
         failed = (response.Errors ?? []).map((e) => e.Key).filter((k): k is string =>
           k !== undefined
@@ -275,6 +296,14 @@ export class ObjectStore {
       }
       for (const key of failed) await this.delete(bucket, key);
     }
+  }
+}
+
+/** A request that got no (complete) answer in time. */
+export class RequestTimeoutError extends Error {
+  constructor(detail: string) {
+    super(detail);
+    this.name = "RequestTimeoutError";
   }
 }
 
@@ -303,7 +332,7 @@ function httpStatus(err: unknown): number | undefined {
 
 /** True for faults worth another attempt: network, timeouts, throttling, 5xx, cut bodies. */
 export function isTransient(err: unknown): boolean {
-  if (err instanceof TruncatedBodyError) return true;
+  if (err instanceof TruncatedBodyError || err instanceof RequestTimeoutError) return true;
   const status = httpStatus(err);
   if (status !== undefined) return status >= 500 || status === 429 || status === 408;
   const name = errorName(err) ?? "";

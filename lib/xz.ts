@@ -117,8 +117,65 @@ export function compress(data: Uint8Array, level = DEFAULT_LEVEL): Promise<Uint8
 
 /** Decompresses any valid .xz stream (any preset, dictionary or check). */
 export function decompress(data: Uint8Array): Promise<Uint8Array> {
+  const stored = readStoredXz(data);
+  if (stored) return Promise.resolve(stored);
   const stream = lzma.createStream("streamDecoder", { memlimit: 1 << 30 });
   return runCoder(stream, data);
+}
+
+/**
+ * The content of an .xz stream made of one block of uncompressed LZMA2 chunks with a CRC64
+ * check (what storedXz writes), read without liblzma; undefined for any other stream,
+ * which then goes to liblzma. lzma-native's stream layer splits its input at every "YZ"
+ * (a possible stream end), which random bytes hold every 64 KiB or so: stored blocks, the
+ * random ones, were the slowest to read back.
+ */
+export function readStoredXz(data: Uint8Array): Uint8Array | undefined {
+  const magic = [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00];
+  if (data.length < 12 + 12 + 1 + 8 + 12 || magic.some((b, i) => data[i] !== b)) return undefined;
+  if (data[6] !== 0x00 || data[7] !== 0x04) return undefined; // CRC64 check only
+  const headerSize = (data[12] + 1) * 4;
+  // block flags: one filter, no sizes; the filter: LZMA2 with one property byte
+  if (data[13] !== 0x00 || data[14] !== 0x21 || data[15] !== 0x01) return undefined;
+  if (crc32(data.subarray(12, 12 + headerSize - 4)) !== readU32(data, 12 + headerSize - 4)) {
+    return undefined;
+  }
+  let pos = 12 + headerSize;
+  const chunks: [number, number][] = [];
+  let size = 0;
+  while (true) {
+    const control = data[pos];
+    if (control === 0x00) break;
+    if (control !== 0x01 && control !== 0x02) return undefined; // a compressed chunk
+    const length = ((data[pos + 1] << 8) | data[pos + 2]) + 1;
+    if (pos + 3 + length > data.length) return undefined;
+    chunks.push([pos + 3, length]);
+    size += length;
+    pos += 3 + length;
+  }
+  pos++; // end marker
+  while ((pos - 12 - headerSize) % 4) {
+    if (data[pos++] !== 0x00) return undefined;
+  }
+  if (pos + 8 + 12 > data.length) return undefined;
+  const out = new Uint8Array(size);
+  let offset = 0;
+  for (const [start, length] of chunks) {
+    out.set(data.subarray(start, start + length), offset);
+    offset += length;
+  }
+  const check = crc64(out);
+  if (check.some((b, i) => b !== data[pos + i])) return undefined; // let liblzma report it
+  // index and footer: exactly what storedXz writes for this length, and nothing after them
+  const { trailer } = storedLayout(size);
+  if (pos + 8 + trailer.length !== data.length) return undefined;
+  if (trailer.some((b, i) => data[pos + 8 + i] !== b)) return undefined;
+  return out;
+}
+
+function readU32(data: Uint8Array, offset: number): number {
+  return (data[offset] | (data[offset + 1] << 8) | (data[offset + 2] << 16) |
+    (data[offset + 3] << 24)) >>> 0;
 }
 
 // --- stored (uncompressed LZMA2) .xz streams --------------------------------------------
@@ -191,25 +248,29 @@ function withCrc32(bytes: number[]): number[] {
 
 const STORED_CHUNK = 1 << 16;
 
-/** An .xz stream (CRC64) whose one block holds `data` as uncompressed LZMA2 chunks. */
-export function storedXz(data: Uint8Array): Uint8Array {
+/** The parts of a stored .xz stream that depend only on the content's length. */
+function storedLayout(length: number) {
   const streamFlags = [0x00, 0x04]; // CRC64
   const header = [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00, ...withCrc32(streamFlags)];
   // Block header: size, flags (one filter, no sizes), LZMA2 filter with a 1 MiB dictionary, padding.
   const dictProp = 16; // 2^(16/2 + 12) = 1 MiB
   const blockHeader = withCrc32([0x02, 0x00, 0x21, 0x01, dictProp, 0x00, 0x00, 0x00]);
-  const chunkCount = Math.ceil(data.length / STORED_CHUNK);
-  const lzma2Size = data.length + chunkCount * 3 + 1;
+  const chunkCount = Math.ceil(length / STORED_CHUNK);
+  const lzma2Size = length + chunkCount * 3 + 1;
   const blockPadding = (4 - (lzma2Size % 4)) % 4;
   const unpaddedSize = blockHeader.length + lzma2Size + 8;
-  const indexBody = [0x00, ...varint(1), ...varint(unpaddedSize), ...varint(data.length)];
+  const indexBody = [0x00, ...varint(1), ...varint(unpaddedSize), ...varint(length)];
   while (indexBody.length % 4) indexBody.push(0x00);
   const index = withCrc32(indexBody);
   const footerBody = [...u32le(index.length / 4 - 1), ...streamFlags];
   const footer = [...u32le(crc32(new Uint8Array(footerBody))), ...footerBody, 0x59, 0x5a];
+  return { header, blockHeader, lzma2Size, blockPadding, trailer: [...index, ...footer] };
+}
 
-  const total = header.length + blockHeader.length + lzma2Size + blockPadding + 8 + index.length +
-    footer.length;
+/** An .xz stream (CRC64) whose one block holds `data` as uncompressed LZMA2 chunks. */
+export function storedXz(data: Uint8Array): Uint8Array {
+  const { header, blockHeader, lzma2Size, blockPadding, trailer } = storedLayout(data.length);
+  const total = header.length + blockHeader.length + lzma2Size + blockPadding + 8 + trailer.length;
   const out = new Uint8Array(total);
   let pos = 0;
   const put = (bytes: ArrayLike<number>) => {
@@ -227,7 +288,6 @@ export function storedXz(data: Uint8Array): Uint8Array {
   put([0x00]); // LZMA2 end marker
   pos += blockPadding;
   put(crc64(data));
-  put(index);
-  put(footer);
+  put(trailer);
   return out;
 }

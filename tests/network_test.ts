@@ -129,3 +129,28 @@ Deno.test({
     await dirs.removeAll();
   },
 });
+
+Deno.test({
+  name: "a server that stops answering: each request gives up after --timeout, then one clear line",
+  ...options,
+  fn: async () => {
+    const dirs = new TempDirs();
+    const env = cliEnv("stalled");
+    const src = await makeSource(dirs);
+    const proxy = FaultProxy.start(env.SPARE_ENDPOINT);
+    proxy.rules.stallWhen = /^PUT [^ ]*\/0000000/; // block uploads get no answer, ever
+    const started = Date.now();
+    const result = await spare(["create", "--path", src, "--timeout", "2"], {
+      ...env,
+      SPARE_ENDPOINT: proxy.endpoint,
+    });
+    await proxy.close();
+    assertEquals(result.code, 1, result.stderr);
+    assertStringIncludes(result.stderr, "PutObject");
+    assertStringIncludes(result.stderr, "no answer within 2 s");
+    assert(Date.now() - started < 60_000, "bounded: 5 attempts of 2 s and the backoff");
+    assertEquals((await bucketState(env)).locked, false);
+    assertEquals((await bucketState(env)).snapshots, 0);
+    await dirs.removeAll();
+  },
+});

@@ -1,5 +1,13 @@
 import { assert, assertEquals } from "./assert.ts";
-import { byteEntropy, compress, crc32, crc64, decompress, storedXz } from "../lib/xz.ts";
+import {
+  byteEntropy,
+  compress,
+  crc32,
+  crc64,
+  decompress,
+  readStoredXz,
+  storedXz,
+} from "../lib/xz.ts";
 import { pseudoRandom } from "./tree.ts";
 
 async function xzCommand(args: string[], input: Uint8Array): Promise<Uint8Array> {
@@ -55,4 +63,27 @@ Deno.test("compressible blocks are LZMA2 at the level asked, with a dictionary s
   }
   // what xz -6 writes, we read
   assertEquals(await decompress(await xzCommand(["-6", "-c"], text)), text);
+});
+
+Deno.test("stored streams are read without liblzma; anything else or damaged goes to liblzma", async () => {
+  const data = pseudoRandom(200_000, 3);
+  const stored = storedXz(data);
+  assertEquals(readStoredXz(stored), data);
+  // the xz command stores random data the same way (a valid stream: read it) ...
+  assertEquals(readStoredXz(await xzCommand(["-6", "-c"], data)), data);
+  // ... and compresses text into LZMA chunks, which go to liblzma
+  const text = new TextEncoder().encode("compressible text\n".repeat(5000));
+  assert(readStoredXz(await xzCommand(["-0", "-c"], text)) === undefined);
+  for (const at of [7, 20, 1000, stored.length - 20, stored.length - 3]) {
+    const damaged = stored.slice();
+    damaged[at] ^= 0x10;
+    assert(readStoredXz(damaged) === undefined, `byte ${at}`);
+    let failed = false;
+    await decompress(damaged).catch(() => failed = true);
+    assert(failed, `a damaged stream (byte ${at}) does not decompress`);
+  }
+  const longer = new Uint8Array(stored.length + 4);
+  longer.set(stored);
+  assert(readStoredXz(longer) === undefined, "stream padding goes to liblzma");
+  assertEquals(await decompress(longer), data);
 });
