@@ -21,6 +21,19 @@ function store(endpoint?: string): ObjectStore {
   });
 }
 
+/** A store that talks to the server directly and one that goes through a fault proxy. */
+function proxiedStores() {
+  const proxy = FaultProxy.start(testS3Env()!.endpoint);
+  const direct = store();
+  const viaProxy = store(proxy.endpoint);
+  const close = async () => {
+    await proxy.close();
+    direct.close();
+    viaProxy.close();
+  };
+  return { proxy, direct, viaProxy, close };
+}
+
 async function* blocksOf(data: Uint8Array): AsyncGenerator<Uint8Array> {
   for (let i = 0; i < data.length; i += BLOCK_SIZE) yield data.subarray(i, i + BLOCK_SIZE);
 }
@@ -97,10 +110,7 @@ Deno.test({
   name: "when writing a 4-block prefix fails at block 3, block 1 is never stored",
   ...options,
   fn: async () => {
-    const s3 = testS3Env()!;
-    const proxy = FaultProxy.start(s3.endpoint);
-    const direct = store();
-    const viaProxy = store(proxy.endpoint);
+    const { proxy, direct, viaProxy, close } = proxiedStores();
     const name = freshBucketName("fail3");
     const bucket = new Bucket(viaProxy, name);
     await bucket.ensure();
@@ -118,9 +128,7 @@ Deno.test({
     assertEquals(left.filter((k) => k.includes("/000000001-")), []);
     const listing = await new Bucket(direct, name).listing();
     assertEquals(listing.prefixes.get(prefix)?.complete ?? false, false);
-    await proxy.close();
-    direct.close();
-    viaProxy.close();
+    await close();
   },
 });
 
@@ -128,10 +136,7 @@ Deno.test({
   name: "a batch delete that fails on the wire falls back to single deletes",
   ...options,
   fn: async () => {
-    const s3 = testS3Env()!;
-    const proxy = FaultProxy.start(s3.endpoint);
-    const direct = store();
-    const viaProxy = store(proxy.endpoint);
+    const { proxy, direct, viaProxy, close } = proxiedStores();
     const name = freshBucketName("batch");
     await direct.createBucket(name);
     const all = Array.from({ length: 30 }, (_, i) => `x/${i}`);
@@ -140,8 +145,6 @@ Deno.test({
     await viaProxy.deleteMany(name, all);
     assert(proxy.faults >= 1, "the batch request was reset");
     assertEquals(await keys(direct, name), []);
-    await proxy.close();
-    direct.close();
-    viaProxy.close();
+    await close();
   },
 });

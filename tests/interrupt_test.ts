@@ -123,6 +123,29 @@ Deno.test({
   },
 });
 
+/** Runs create through a proxy that holds the first request matching `request`, then kill -9. */
+async function killWhenStalled(env: CliEnv, src: string, request: RegExp): Promise<void> {
+  const proxy = FaultProxy.start(env.SPARE_ENDPOINT);
+  proxy.rules.stallWhen = request;
+  const run = await interruptedRun(
+    ["create", "--path", src],
+    env,
+    proxy,
+    () => proxy.faults > 0,
+    "SIGKILL",
+  );
+  await proxy.close();
+  assertEquals(run.code, 137);
+}
+
+/** What an operator does after a crash: unlock, create, verify; returns the bucket's state. */
+async function unlockCreateVerify(env: CliEnv, src: string) {
+  await spareExpect(0, ["unlock"], env);
+  await spareExpect(0, ["create", "--path", src], env);
+  await spareExpect(0, ["verify"], env);
+  return await bucketState(env);
+}
+
 const killPoints: [string, RegExp][] = [
   ["in the middle of uploading a file of several blocks", /^PUT [^ ]*\/000000003-/],
   ["while the snapshot is being written", /^PUT [^ ]*snapshot_/],
@@ -136,26 +159,13 @@ for (const [when, request] of killPoints) {
       const dirs = new TempDirs();
       const env = cliEnv("kill");
       const src = await makeSource(dirs);
-      const proxy = FaultProxy.start(env.SPARE_ENDPOINT);
-      proxy.rules.stallWhen = request;
-      const run = await interruptedRun(
-        ["create", "--path", src],
-        env,
-        proxy,
-        () => proxy.faults > 0,
-        "SIGKILL",
-      );
-      await proxy.close();
-      assertEquals(run.code, 137);
+      await killWhenStalled(env, src, request);
       const after = await bucketState(env);
       assert(after.locked, "kill -9 leaves the lock");
       assertEquals(after.snapshots, 0);
       const refused = await spareExpect(1, ["create", "--path", src], env);
       assertStringIncludes(refused.stderr, "is locked by");
-      await spareExpect(0, ["unlock"], env);
-      await spareExpect(0, ["create", "--path", src], env);
-      await spareExpect(0, ["verify"], env);
-      const final = await bucketState(env);
+      const final = await unlockCreateVerify(env, src);
       assertEquals(final.incomplete, 0);
       assertEquals(final.prefixes, 1 + 1 + 5);
       const target = `${await dirs.make()}/restored`;
@@ -175,26 +185,13 @@ Deno.test({
     const src = await makeSource(dirs);
     await spareExpect(0, ["create", "--path", src], env);
     await Deno.writeFile(`${src}/big.bin`, pseudoRandom(3 * 1024 * 1024, 99));
-    const proxy = FaultProxy.start(env.SPARE_ENDPOINT);
-    proxy.rules.stallWhen = /^POST [^ ]*\?delete/;
-    const run = await interruptedRun(
-      ["create", "--path", src],
-      env,
-      proxy,
-      () => proxy.faults > 0,
-      "SIGKILL",
-    );
-    await proxy.close();
-    assertEquals(run.code, 137);
+    await killWhenStalled(env, src, /^POST [^ ]*\?delete/);
     assertEquals(
       (await bucketState(env)).snapshots,
       2,
       "the new snapshot was written, nothing pruned",
     );
-    await spareExpect(0, ["unlock"], env);
-    await spareExpect(0, ["create", "--path", src], env);
-    await spareExpect(0, ["verify"], env);
-    const final = await bucketState(env);
+    const final = await unlockCreateVerify(env, src);
     assertEquals(final.snapshots, 1);
     assertEquals(final.prefixes, 1 + 1 + 5);
     await dirs.removeAll();
