@@ -103,34 +103,32 @@ export async function scanTree(
   };
   const { owners, log, skip } = options;
 
+  /** Runs a file system call; a path that vanished meanwhile is warned about and gives undefined. */
+  async function unlessVanished<T>(rel: string, call: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await call();
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+      log.warn(`${rel} vanished during the scan, skipped`);
+      return undefined;
+    }
+  }
+
   async function walk(dir: string, relDir: string) {
     options.signal?.throwIfAborted();
-    let names: string[];
-    try {
-      names = [];
-      for await (const item of Deno.readDir(dir)) names.push(item.name);
-    } catch (err) {
-      if (err instanceof Deno.errors.NotFound) {
-        log.warn(`${relDir || "."} vanished during the scan, skipped`);
-        return;
-      }
-      throw err;
-    }
+    const names = await unlessVanished(relDir || ".", async () => {
+      const found: string[] = [];
+      for await (const item of Deno.readDir(dir)) found.push(item.name);
+      return found;
+    });
+    if (!names) return;
     names.sort();
     for (const name of names) {
       const rel = relDir ? `${relDir}/${name}` : name;
       if (skip?.(rel)) continue;
       const absolute = `${dir}/${name}`;
-      let info: Deno.FileInfo;
-      try {
-        info = await Deno.lstat(absolute);
-      } catch (err) {
-        if (err instanceof Deno.errors.NotFound) {
-          log.warn(`${rel} vanished during the scan, skipped`);
-          continue;
-        }
-        throw err;
-      }
+      const info = await unlessVanished(rel, () => Deno.lstat(absolute));
+      if (!info) continue;
       const type = (info.mode ?? 0) & S_IFMT;
       const base = entryBase(info, owners);
       if (type === S_IFDIR) {
@@ -143,16 +141,8 @@ export async function scanTree(
         inventory.fileCount++;
         inventory.byteCount += info.size;
       } else if (type === S_IFLNK) {
-        let link: string;
-        try {
-          link = await Deno.readLink(absolute);
-        } catch (err) {
-          if (err instanceof Deno.errors.NotFound) {
-            log.warn(`${rel} vanished during the scan, skipped`);
-            continue;
-          }
-          throw err;
-        }
+        const link = await unlessVanished(rel, () => Deno.readLink(absolute));
+        if (link === undefined) continue;
         const entry: SymlinkEntry = {
           type: "symlink",
           ...base,
