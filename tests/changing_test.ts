@@ -1,6 +1,6 @@
 /** Issue 4: files that change while being read, and two runs at the same moment. */
 import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
-import { cliEnv, hasServer, spare, spareExpect } from "./cli.ts";
+import { cliEnv, hasServer, passThroughEnv, spare, spareCommand, spareExpect } from "./cli.ts";
 import { FaultProxy } from "./fault_proxy.ts";
 import { describeTree, pseudoRandom, TempDirs } from "./tree.ts";
 
@@ -101,6 +101,41 @@ Deno.test({
       loser.stderr,
     );
     await spareExpect(0, ["verify"], env);
+    await dirs.removeAll();
+  },
+});
+
+Deno.test({
+  name: "a file that vanishes during the run is skipped with a warning, exit 0",
+  ...options,
+  fn: async () => {
+    const dirs = new TempDirs();
+    const env = cliEnv("vanish");
+    const src = await dirs.make();
+    for (let i = 0; i < 8; i++) {
+      await Deno.writeFile(`${src}/a${i}.bin`, pseudoRandom(1_000_000, i + 1));
+    }
+    await Deno.writeTextFile(`${src}/z-last.txt`, "read last, removed before that\n");
+    const proxy = FaultProxy.start(env.SPARE_ENDPOINT);
+    proxy.rules.delayMs = 30; // uploads of the first files take a while
+    const child = spareCommand(["create", "--path", src], {
+      ...passThroughEnv(),
+      ...env,
+      SPARE_ENDPOINT: proxy.endpoint,
+    }).spawn();
+    while (!proxy.requests.some((r) => /^PUT [^ ]*\/000000001-/.test(r))) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await Deno.remove(`${src}/z-last.txt`);
+    const output = await child.output();
+    await proxy.close();
+    const stderr = new TextDecoder().decode(output.stderr);
+    assertEquals(output.code, 0, stderr);
+    assertStringIncludes(stderr, "warning: z-last.txt vanished during the backup, skipped");
+    const target = `${await dirs.make()}/t`;
+    await spareExpect(0, ["restore", "--path", target], env);
+    assertEquals((await describeTree(target))["z-last.txt"], undefined);
+    assertEquals(Object.keys(await describeTree(target)).length, 8);
     await dirs.removeAll();
   },
 });

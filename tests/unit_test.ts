@@ -1,0 +1,114 @@
+/** Pure functions: no server, no files. */
+import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
+import { blockKey, isPrefixName, parseBlockKey } from "../lib/bucket.ts";
+import { intOption } from "../lib/config.ts";
+import { SpareError, UsageError } from "../lib/errors.ts";
+import { legacyTarget, normalize, skipMatcher } from "../lib/inventory.ts";
+import { formatProgress } from "../lib/progress.ts";
+import { endpointUrl, isTransient, TruncatedBodyError } from "../lib/s3.ts";
+import {
+  decodeSnapshot,
+  encodeSnapshot,
+  isSnapshotPrefix,
+  newSnapshotPrefix,
+  ulid,
+  ulidTime,
+} from "../lib/snapshot.ts";
+
+Deno.test("--skip matches at the start of the relative path, as 0.4.0 did", () => {
+  const skip = skipMatcher(["cache", "./logs/.*\\.gz", "tmp$"]);
+  assert(skip("cache"));
+  assert(skip("cache/x"));
+  assert(skip("cache-notes.txt"));
+  assert(!skip("sub/cache"));
+  assert(skip("logs/a.gz"));
+  assert(!skip("logs/a.txt"));
+  assert(skip("tmp"));
+  assert(!skip("tmpfile"));
+});
+
+Deno.test("0.4.0's symlink target: tree-relative inside the tree, absolute outside", () => {
+  assertEquals(legacyTarget("/srv", "/srv/a/link", "/srv/b/file"), "b/file");
+  assertEquals(legacyTarget("/srv", "/srv/a/link", "../b/file"), "b/file");
+  assertEquals(legacyTarget("/srv", "/srv/a/link", "../../etc/passwd"), "/etc/passwd");
+  assertEquals(legacyTarget("/srv", "/srv/link", "/srvother/x"), "/srvother/x");
+  assertEquals(normalize("/a/./b/../c//d"), "/a/c/d");
+});
+
+Deno.test("block keys and prefix names follow FORMAT.md", () => {
+  const nonce = "4489c3d7ff0e090ad1a1260efa2f5084";
+  const key = blockKey("3f".repeat(32), 2, nonce);
+  assertEquals(key, `${"3f".repeat(32)}/000000002-${nonce}`);
+  assertEquals(parseBlockKey(key, 10), { prefix: "3f".repeat(32), key, index: 2, nonce, size: 10 });
+  assertEquals(parseBlockKey(".lock"), undefined);
+  assertEquals(parseBlockKey("x/000000001-short"), undefined);
+  assert(!isPrefixName(".hidden"));
+  assert(isPrefixName("snapshot_01M8CDYFKHT71Q1MRMV2E2PRPV"));
+});
+
+Deno.test("ULIDs sort by time, and a new snapshot sorts after every existing one", () => {
+  const a = ulid(1_600_000_000_000);
+  assertEquals(a.length, 26);
+  assertEquals(ulidTime(a).getTime(), 1_600_000_000_000);
+  assertEquals(ulidTime("01M8CDYFKHT71Q1MRMV2E2PRPV").toISOString().slice(0, 4), "2026");
+  const future = "snapshot_" + ulid(Date.now() + 3_600_000);
+  const next = newSnapshotPrefix([future, "snapshot_" + ulid(1)]);
+  assert(next > future);
+  assert(isSnapshotPrefix(next));
+  assert(!isSnapshotPrefix("snapshot_lowercase0000000000000"));
+});
+
+Deno.test("snapshot metadata keeps 0.4.0's key order and refuses damaged JSON clearly", () => {
+  const bytes = encodeSnapshot({ identity: "h:/p:1", structure: {}, files: {} });
+  assertEquals(new TextDecoder().decode(bytes), '{"files":{},"structure":{},"identity":"h:/p:1"}');
+  for (
+    const text of [
+      '{"files": {',
+      '{"files": {}, "structure": {}}',
+      '{"files": {"d": "x"}, "structure": {}, "identity": ""}',
+    ]
+  ) {
+    let error: unknown;
+    try {
+      decodeSnapshot(new TextEncoder().encode(text), "snapshot_X");
+    } catch (err) {
+      error = err;
+    }
+    assert(error instanceof SpareError, text);
+    assertStringIncludes((error as Error).message, "snapshot snapshot_X is damaged");
+  }
+});
+
+Deno.test("settings: endpoints without a scheme are https, numbers are checked", () => {
+  assertEquals(endpointUrl("s3.example.org"), "https://s3.example.org");
+  assertEquals(endpointUrl("http://127.0.0.1:9000/"), "http://127.0.0.1:9000");
+  assertEquals(intOption(undefined, "keep", 1, 5, 1), 1);
+  assertEquals(intOption("3", "keep", 1, 5, 1), 3);
+  for (const bad of ["0", "6", "1.5", "x", "-1"]) {
+    let error: unknown;
+    try {
+      intOption(bad, "keep", 1, 5, 1);
+    } catch (err) {
+      error = err;
+    }
+    assert(error instanceof UsageError, bad);
+  }
+});
+
+Deno.test("transient faults are retried, others are final", () => {
+  assert(isTransient(new TruncatedBodyError("x")));
+  assert(isTransient(Object.assign(new Error("socket hang up"), { code: "ECONNRESET" })));
+  assert(isTransient({ name: "InternalError", $metadata: { httpStatusCode: 503 } }));
+  assert(!isTransient({ name: "AccessDenied", $metadata: { httpStatusCode: 403 } }));
+  assert(!isTransient(new Error("getaddrinfo ENOTFOUND nowhere.invalid")));
+});
+
+Deno.test("the progress line shows files, bytes, rate and ETA", () => {
+  const line = formatProgress("create", {
+    filesDone: 5,
+    filesTotal: 10,
+    bytesDone: 10 * 1048576,
+    bytesTotal: 30 * 1048576,
+  }, 2);
+  assertEquals(line, "create: 5/10 files, 10.0/30.0 MiB, 5.0 MiB/s, ETA 0:04");
+});
