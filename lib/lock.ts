@@ -22,11 +22,15 @@ export class Interruption {
   readonly controller = new AbortController();
   private readonly handlers: [Deno.Signal, () => void][] = [];
 
+  /** Called when a second signal arrives while the first one is being honoured. */
+  constructor(private readonly onSecondSignal?: () => void) {}
+
   /** Starts listening for SIGINT and SIGTERM. */
   install(): this {
     for (const signal of ["SIGINT", "SIGTERM"] as const) {
       const handler = () => {
         if (!this.controller.signal.aborted) this.controller.abort(new InterruptedError(signal));
+        else this.onSecondSignal?.();
       };
       Deno.addSignalListener(signal, handler);
       this.handlers.push([signal, handler]);
@@ -56,7 +60,11 @@ export async function withLock<T>(
   log: Log,
   work: (signal: AbortSignal) => Promise<T>,
 ): Promise<T> {
-  const interruption = new Interruption().install();
+  // A second signal does not wait for the requests in flight: they are abandoned.
+  const interruption = new Interruption(() => {
+    log.warn("second signal: abandoning the requests in flight");
+    bucket.store.abandonInFlight();
+  }).install();
   try {
     const result = await bucket.lock(lockHolder(command));
     if (!result.taken) {

@@ -56,6 +56,7 @@ export class ObjectStore {
   private readonly client: S3Client;
   private readonly attempts: number;
   private readonly requestTimeoutMs: number;
+  private abandon = new AbortController();
 
   constructor(config: S3Config) {
     this.endpoint = endpointUrl(config.endpoint);
@@ -80,6 +81,15 @@ export class ObjectStore {
     });
   }
 
+  /**
+   * Aborts every request in flight (an S3 object is stored whole or not at all); requests
+   * started afterwards, such as releasing the lock, run normally.
+   */
+  abandonInFlight(): void {
+    this.abandon.abort();
+    this.abandon = new AbortController();
+  }
+
   /** Closes kept-alive connections. */
   close(): void {
     this.client.destroy();
@@ -98,9 +108,11 @@ export class ObjectStore {
       // Our own deadline: the SDK's requestTimeout does not fire under Deno, and a server
       // that stops answering would otherwise hold the run forever.
       const deadline = AbortSignal.timeout(this.requestTimeoutMs);
+      const abandoned = this.abandon.signal;
       try {
-        return await fn(deadline);
+        return await fn(AbortSignal.any([deadline, abandoned]));
       } catch (caught) {
+        if (abandoned.aborted) throw new SpareError(`S3 ${operation} ${target} abandoned`);
         const err = deadline.aborted
           ? new RequestTimeoutError(`no answer within ${this.requestTimeoutMs / 1000} s`)
           : caught;

@@ -197,3 +197,37 @@ Deno.test({
     await dirs.removeAll();
   },
 });
+
+Deno.test({
+  name: "a second SIGINT abandons the requests in flight: exit 130 at once, lock released",
+  ...options,
+  fn: async () => {
+    const dirs = new TempDirs();
+    const env = cliEnv("twice");
+    const src = await makeSource(dirs);
+    const proxy = FaultProxy.start(env.SPARE_ENDPOINT);
+    proxy.rules.stallWhen = /^PUT [^ ]*\/000000002-/; // this upload never gets an answer
+    const child = spareCommand(["create", "--path", src], {
+      ...passThroughEnv(),
+      ...env,
+      SPARE_ENDPOINT: proxy.endpoint,
+    }).spawn();
+    await waitFor("the stalled upload", () => proxy.faults > 0);
+    child.kill("SIGINT");
+    await new Promise((r) => setTimeout(r, 500));
+    const secondAt = Date.now();
+    child.kill("SIGINT");
+    const output = await child.output();
+    const stderr = new TextDecoder().decode(output.stderr);
+    await proxy.close();
+    assertEquals(output.code, 130, stderr);
+    assert(Date.now() - secondAt < 15_000, "it did not wait for the request timeout");
+    assertStringIncludes(stderr, "second signal");
+    const after = await bucketState(env);
+    assertEquals(after.locked, false);
+    assertEquals(after.snapshots, 0);
+    await spareExpect(0, ["create", "--path", src], env);
+    await spareExpect(0, ["verify"], env);
+    await dirs.removeAll();
+  },
+});
