@@ -109,6 +109,11 @@ export async function createSnapshot(
   const missed: string[] = [];
   const dropped = new Set<string>();
   const previousDigests = previous ? digestByPath(previous) : new Map<string, string>();
+  /** The digest a path had in the previous snapshot, when that content is stored. */
+  const previousStoredDigest = (path: string): string | undefined => {
+    const digest = previousDigests.get(path);
+    return digest && listing.prefixes.get(digest)?.complete ? digest : undefined;
+  };
 
   const work = inventory.paths.filter((p) => p.entry.type === "file" && !p.entry.empty);
   for (const p of inventory.paths) {
@@ -120,7 +125,7 @@ export async function createSnapshot(
     signal?.throwIfAborted();
     const entry = scanned.entry as FileEntry;
     const unchanged = !options.rehash &&
-      reusableDigest(scanned, previous, previousTime, previousDigests, listing);
+      reusableDigest(scanned, previous, previousTime, previousStoredDigest);
     if (unchanged) {
       files.set(scanned.path, unchanged);
       progress.filesReused++;
@@ -134,8 +139,8 @@ export async function createSnapshot(
         dropped.add(scanned.path);
       } else {
         const old = previous?.structure[scanned.path];
-        const oldDigest = previousDigests.get(scanned.path);
-        if (old?.type === "file" && oldDigest && listing.prefixes.get(oldDigest)?.complete) {
+        const oldDigest = previousStoredDigest(scanned.path);
+        if (old?.type === "file" && oldDigest) {
           log.warn(`${scanned.path}: ${outcome.reason}; keeping its previous version`);
           files.set(scanned.path, oldDigest);
           Object.assign(entry, old);
@@ -168,7 +173,12 @@ export async function createSnapshot(
   }
   const prunedPrefixes = await prune(bucket, listing, keptData);
   report();
-  return { ...progress, snapshot: snapshotName.slice("snapshot_".length), missed, prunedPrefixes };
+  return {
+    ...progress,
+    snapshot: snapshotName.slice(SNAPSHOT_PREFIX.length),
+    missed,
+    prunedPrefixes,
+  };
 }
 
 /** Entries changed this close to the previous snapshot are read again. */
@@ -179,8 +189,7 @@ function reusableDigest(
   scanned: ScannedPath,
   previous: SnapshotData | undefined,
   previousTime: number,
-  previousDigests: Map<string, string>,
-  listing: BucketListing,
+  previousStoredDigest: (path: string) => string | undefined,
 ): string | undefined {
   const old = previous?.structure[scanned.path];
   const now = scanned.entry;
@@ -192,8 +201,7 @@ function reusableDigest(
   // Deno reports ctime in whole seconds: a change within the second of the previous scan
   // could leave every field as it was ("racy" entries, as git calls them). Read those again.
   if (old.ctime_ns / 1e6 >= previousTime - RACY_WINDOW_MS) return undefined;
-  const digest = previousDigests.get(scanned.path);
-  return digest && listing.prefixes.get(digest)?.complete ? digest : undefined;
+  return previousStoredDigest(scanned.path);
 }
 
 function buildSnapshot(
@@ -212,7 +220,7 @@ function buildSnapshot(
   return snapshot;
 }
 
-async function* splitBlocks(data: Uint8Array): AsyncGenerator<Uint8Array> {
+function* splitBlocks(data: Uint8Array): Generator<Uint8Array> {
   for (let offset = 0; offset < data.length; offset += BLOCK_SIZE) {
     yield data.subarray(offset, offset + BLOCK_SIZE);
   }
@@ -295,7 +303,7 @@ class DigestUploader {
       const blocks: Uint8Array[] = [];
       for await (const block of reader.blocks()) blocks.push(block);
       const digest = await reader.finish();
-      await this.upload(digest, reader.version.size, signal, () => toAsync(blocks));
+      await this.upload(digest, reader.version.size, signal, () => blocks);
       return digest;
     }
     // Large file: hash it first; upload in a second read that must hash to the same digest.
@@ -325,7 +333,7 @@ class DigestUploader {
     digest: string,
     size: number,
     signal: AbortSignal | undefined,
-    blocks: () => AsyncIterable<Uint8Array>,
+    blocks: () => Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
   ): Promise<void> {
     if (this.known(digest)) return;
     const running = this.inProgress.get(digest);
@@ -353,8 +361,4 @@ class DigestUploader {
       if (this.inProgress.get(digest) === task) this.inProgress.delete(digest);
     }
   }
-}
-
-async function* toAsync(blocks: Uint8Array[]): AsyncGenerator<Uint8Array> {
-  yield* blocks;
 }

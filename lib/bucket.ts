@@ -3,6 +3,7 @@
  * stored as numbered, encrypted blocks (FORMAT.md).
  */
 import { BLOCK_SIZE, type BlockCodec, newNonce } from "./block.ts";
+import { ContentHasher } from "./digest.ts";
 import { SpareError } from "./errors.ts";
 import { Semaphore } from "./limit.ts";
 import type { ObjectStore } from "./s3.ts";
@@ -169,7 +170,7 @@ export class Bucket {
    */
   async writePrefix(
     prefix: string,
-    blocks: AsyncIterable<Uint8Array>,
+    blocks: Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
     codec: BlockCodec,
     signal?: AbortSignal,
   ): Promise<number> {
@@ -225,6 +226,28 @@ export class Bucket {
       await Promise.all(inFlight);
       await this.store.deleteMany(this.name, stored).catch(() => {});
       throw err;
+    }
+  }
+
+  /**
+   * Reads a content prefix (named by its digest), handing each plaintext block to
+   * `onBlock`; true when the content hashes back to its name.
+   */
+  async readContent(
+    info: PrefixInfo,
+    codec: BlockCodec,
+    onBlock: (block: Uint8Array) => void | Promise<void>,
+    signal?: AbortSignal,
+  ): Promise<boolean> {
+    const hasher = await ContentHasher.create();
+    try {
+      for await (const block of this.readPrefix(info, codec, signal)) {
+        hasher.update(block);
+        await onBlock(block);
+      }
+      return hasher.digest() === info.name;
+    } finally {
+      hasher.release();
     }
   }
 

@@ -188,14 +188,8 @@ async function run(command: Command, flags: Flags, log: Log): Promise<number> {
   if (jobs === 0) jobs = navigator.hardwareConcurrency || 1;
   const timeoutSeconds = intOption(settings.get("timeout"), "timeout", 1, 3600, 60);
   const keep = intOption(flags.keep, "keep", 1, 1_000_000, 1);
-  const skip = [...(flags.skip ?? []), ...(flags.exclude ?? [])];
-  for (const pattern of skip) {
-    try {
-      new RegExp(pattern);
-    } catch {
-      throw new UsageError(`--skip ${pattern} is not a valid regular expression`);
-    }
-  }
+  const skipPatterns = [...(flags.skip ?? []), ...(flags.exclude ?? [])];
+  const skip = skipPatterns.length ? skipMatcher(skipPatterns) : undefined;
   if (command === "create") await checkSourceDirectory(path!);
   const store = new ObjectStore({
     endpoint: settings.require("endpoint"),
@@ -232,7 +226,7 @@ async function run(command: Command, flags: Flags, log: Log): Promise<number> {
           (signal) =>
             createSnapshot(bucket, codec, log, {
               root: path!,
-              skip: skip.length ? skipMatcher(skip) : undefined,
+              skip,
               force: flags.force,
               keep,
               rehash: flags.rehash,

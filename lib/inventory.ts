@@ -2,6 +2,7 @@
  * The inventory: scan a directory tree into snapshot entries (directories, regular files,
  * symlinks, never following links), honouring --skip patterns; count totals for progress.
  */
+import { UsageError } from "./errors.ts";
 import type { Log } from "./log.ts";
 import type { Owners } from "./owners.ts";
 import type { DirectoryEntry, Entry, FileEntry, SymlinkEntry } from "./snapshot.ts";
@@ -24,9 +25,18 @@ export interface Inventory {
   byteCount: number;
 }
 
-/** Compiles --skip patterns with 0.4.0's meaning: a regex matched at the start of the relative path. */
+/**
+ * Compiles --skip patterns with 0.4.0's meaning: a regex matched at the start of the relative
+ * path. A pattern that is not a regular expression is a usage error naming it.
+ */
 export function skipMatcher(patterns: string[]): (path: string) => boolean {
-  const regexes = patterns.map((p) => new RegExp(`^(?:${p.replace(/^\.\//, "")})`));
+  const regexes = patterns.map((p) => {
+    try {
+      return new RegExp(`^(?:${p.replace(/^\.\//, "")})`);
+    } catch {
+      throw new UsageError(`--skip ${p} is not a valid regular expression`);
+    }
+  });
   return (path) => regexes.some((r) => r.test(path));
 }
 

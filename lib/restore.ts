@@ -6,7 +6,6 @@
 import fs from "node:fs";
 import type { BlockCodec } from "./block.ts";
 import type { Bucket, BucketListing } from "./bucket.ts";
-import { ContentHasher } from "./digest.ts";
 import { BlockAuthError, SpareError } from "./errors.ts";
 import { forEachConcurrent } from "./limit.ts";
 import type { Log } from "./log.ts";
@@ -169,13 +168,12 @@ export async function restoreSnapshot(
     const [first, ...others] = filePaths;
     ensureParent(first);
     const file = await Deno.open(abs(first), { write: true, createNew: true, mode: 0o600 });
-    const hasher = await ContentHasher.create();
+    let intact: boolean;
     try {
-      for await (const block of bucket.readPrefix(info, codec, signal)) {
-        hasher.update(block);
+      intact = await bucket.readContent(info, codec, async (block) => {
         await writeAll(file, block);
         progress.bytesDownloaded += block.length;
-      }
+      }, signal);
     } catch (err) {
       if (err instanceof BlockAuthError) {
         throw new SpareError(
@@ -188,9 +186,7 @@ export async function restoreSnapshot(
     } finally {
       file.close();
     }
-    const actual = hasher.digest();
-    hasher.release();
-    if (actual !== digest) {
+    if (!intact) {
       throw new SpareError(
         `the content of ${filePaths.join(", ")} does not match its digest ${digest}: corrupted`,
       );

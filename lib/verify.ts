@@ -4,7 +4,6 @@
  */
 import type { BlockCodec } from "./block.ts";
 import type { Bucket, BucketListing } from "./bucket.ts";
-import { ContentHasher } from "./digest.ts";
 import { BlockAuthError, SpareError } from "./errors.ts";
 import { forEachConcurrent } from "./limit.ts";
 import type { Log } from "./log.ts";
@@ -95,16 +94,12 @@ export async function verifyBucket(
       });
     } else {
       try {
-        const hasher = await ContentHasher.create();
-        for await (const block of bucket.readPrefix(info, codec, options.signal)) {
-          hasher.update(block);
+        const intact = await bucket.readContent(info, codec, (block) => {
           result.bytesChecked += block.length;
           progress.bytesDone += block.length;
           options.onProgress?.(progress);
-        }
-        const actual = hasher.digest();
-        hasher.release();
-        if (actual !== digest) {
+        }, options.signal);
+        if (!intact) {
           result.problems.push({
             digest,
             message: `content ${digest} does not hash to its name`,

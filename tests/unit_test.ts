@@ -25,6 +25,17 @@ Deno.test("--skip matches at the start of the relative path, as 0.4.0 did", () =
   assert(!skip("logs/a.txt"));
   assert(skip("tmp"));
   assert(!skip("tmpfile"));
+  let error: unknown;
+  try {
+    skipMatcher(["ok", "(unclosed"]);
+  } catch (err) {
+    error = err;
+  }
+  assert(error instanceof UsageError);
+  assertStringIncludes(
+    (error as Error).message,
+    "--skip (unclosed is not a valid regular expression",
+  );
 });
 
 Deno.test("0.4.0's symlink target: tree-relative inside the tree, absolute outside", () => {
