@@ -14,7 +14,7 @@ import { ObjectStore } from "./s3.ts";
 import { SNAPSHOT_PREFIX, ulidTime } from "./snapshot.ts";
 import { readSnapshot, resolveSnapshot, snapshotNames } from "./snapshots.ts";
 import { verifyBucket } from "./verify.ts";
-import { DEFAULT_LEVEL } from "./xz.ts";
+import { DEFAULT_LEVEL, lzmaAddon } from "./xz.ts";
 import { resolve } from "node:path";
 
 /** spare's version. */
@@ -136,6 +136,7 @@ export async function main(args: string[]): Promise<number> {
     }
     if (flags.version) {
       print(`spare ${VERSION} (deno ${Deno.version.deno}, bucket format ${FORMAT_VERSION})`);
+      print(lzmaAddon().description);
       return ExitCode.ok;
     }
     if (positionals.length === 0) throw new UsageError("no command given");

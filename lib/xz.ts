@@ -3,7 +3,51 @@
  * incompressible blocks as uncompressed LZMA2 chunks, and decompress any valid stream.
  */
 import { Buffer } from "node:buffer";
+import { createRequire } from "node:module";
 import lzma from "lzma-native";
+
+/** Which build of lzma-native's addon this process loads (see scripts/build_lzma.ts). */
+export interface LzmaAddon {
+  /** The lzma-native package folder. */
+  packageDir: string;
+  /** The addon file node-gyp-build loads. */
+  path: string;
+  /** True for the addon built here at -O2; the prebuilt one has liblzma unoptimized. */
+  optimized: boolean;
+  /** One line for --version and the bench. */
+  description: string;
+}
+
+/**
+ * Where scripts/build_lzma.ts installs the optimized addon: next to the prebuilt one for
+ * this platform, with a libc tag that makes node-gyp-build prefer it (more specific), and
+ * that other platforms' executables built with `deno compile` never pick.
+ */
+export function optimizedAddonPath(packageDir: string): string {
+  const arch = { x86_64: "x64", aarch64: "arm64" }[Deno.build.arch];
+  let libc = "glibc";
+  try {
+    Deno.statSync("/etc/alpine-release");
+    libc = "musl";
+  } catch { /* not Alpine */ }
+  return `${packageDir}/prebuilds/${Deno.build.os}-${arch}/node.napi.${libc}.node`;
+}
+
+/** Describes the lzma-native addon in use: ours built at -O2, or the slower prebuilt one. */
+export function lzmaAddon(): LzmaAddon {
+  const require = createRequire(import.meta.url);
+  const index = require.resolve("lzma-native");
+  const packageDir = index.replace(/[\\/]index\.js$/, "");
+  const nodeGypBuild = createRequire(index)("node-gyp-build") as { path(dir: string): string };
+  const path = nodeGypBuild.path(packageDir);
+  const optimized = path === optimizedAddonPath(packageDir);
+  const description = `liblzma ${lzma.versionString()} (lzma-native ${
+    optimized
+      ? "built here at -O2"
+      : "prebuilt, unoptimized: `deno task build-lzma` doubles its speed"
+  })`;
+  return { packageDir, path, optimized, description };
+}
 
 /** The LZMA preset 0.4.0 used (Python's `lzma.compress` default). */
 export const DEFAULT_LEVEL = 6;

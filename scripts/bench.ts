@@ -707,8 +707,17 @@ async function machineInfo(server: S3Server, loadBefore: number | undefined): Pr
   const load = loadBefore === undefined
     ? ""
     : `; load average ${loadBefore.toFixed(2)} before the first measured run`;
+  let addon = "lzma-native addon unknown";
+  try {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["task", "--quiet", "build-lzma", "--check"],
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    addon = new TextDecoder().decode(out.stdout).replace(/ \(\/.*$/s, "").trim() || addon;
+  } catch { /* deno task failed to start */ }
   return `${cpu}, ${navigator.hardwareConcurrency} cores${mem}, ${os}; deno ${Deno.version.deno}; ` +
-    `S3 server: ${server.kind} on 127.0.0.1 (shares the cores)${load}`;
+    `${addon}; S3 server: ${server.kind} on 127.0.0.1 (shares the cores)${load}`;
 }
 
 function loadAverage(): number | undefined {
