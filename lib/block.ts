@@ -40,6 +40,11 @@ export class BlockCodec {
     return new BlockCodec(await AesSiv.importKey(key), level, new Semaphore(jobs));
   }
 
+  /** Blocks compressed at once (--jobs). */
+  get jobs(): number {
+    return this.compressors.size;
+  }
+
   /** Compresses then encrypts one block of plaintext under `nonce` (32 hex characters). */
   async seal(plaintext: Uint8Array, nonce: string): Promise<Uint8Array> {
     const xz = await this.compressors.run(() => compress(plaintext, this.level));

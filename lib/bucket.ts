@@ -67,10 +67,18 @@ export function describeLockHolder(holder: LockHolder | undefined): string {
     (holder.command ? ` (${holder.command})` : "");
 }
 
+/** Blocks one reader of a prefix downloads ahead of the one it hands out. */
+const PREFETCH_PER_PREFIX = 4;
+
+/** Blocks downloaded but not yet handed out, over all readers of a bucket (1 MiB each at most). */
+export const READ_AHEAD_BLOCKS = 16;
+
 /** One spare bucket on one S3 server. */
 export class Bucket {
   /** Bounds concurrent PUT/GET requests of this bucket. */
   readonly requests: Semaphore;
+  /** Bounds the plaintext blocks held by all readers at once, however many files are read. */
+  private readonly readAhead = new Semaphore(READ_AHEAD_BLOCKS);
 
   constructor(readonly store: ObjectStore, readonly name: string, concurrency = 8) {
     this.requests = new Semaphore(concurrency);
@@ -181,32 +189,43 @@ export class Bucket {
     let first: { key: string; body: Uint8Array } | undefined;
     let bytes = 0;
     let index = 0;
+    // Blocks of this prefix being sealed (or sealed and waiting for a request slot) at
+    // once: as many as the codec compresses in parallel, so that one large file can use
+    // every core --jobs allows; PUTs in flight are bounded by `requests`.
+    const sealing = new Semaphore(codec.jobs);
     try {
       for await (const plaintext of blocks) {
         signal?.throwIfAborted();
         if (plaintext.length > BLOCK_SIZE) throw new Error("a block is larger than BLOCK_SIZE");
+        const releaseSealing = await sealing.acquire();
+        if (failure) {
+          releaseSealing();
+          break;
+        }
         index++;
         const nonce = newNonce();
         const key = blockKey(prefix, index, nonce);
-        const body = await codec.seal(plaintext, nonce);
-        bytes += body.length;
-        if (index === 1) {
-          first = { key, body };
-          continue;
-        }
-        const release = await this.requests.acquire();
-        if (failure) {
-          release();
-          break;
-        }
-        const upload: Promise<void> = this.store.put(this.name, key, body).then(
-          () => void stored.push(key),
-          (error) => void (failure ??= { error }),
-        ).finally(() => {
-          release();
-          inFlight.delete(upload);
-        });
-        inFlight.add(upload);
+        const isFirst = index === 1;
+        const task: Promise<void> = (async () => {
+          let releaseRequest: (() => void) | undefined;
+          try {
+            const body = await codec.seal(plaintext, nonce);
+            bytes += body.length;
+            if (isFirst) {
+              first = { key, body };
+              return;
+            }
+            releaseRequest = await this.requests.acquire();
+            releaseSealing();
+            if (failure) return;
+            await this.store.put(this.name, key, body);
+            stored.push(key);
+          } finally {
+            releaseSealing();
+            releaseRequest?.();
+          }
+        })().catch((error) => void (failure ??= { error })).finally(() => inFlight.delete(task));
+        inFlight.add(task);
       }
       await Promise.all(inFlight);
       if (failure) throw failure.error;
@@ -252,15 +271,16 @@ export class Bucket {
   }
 
   /**
-   * Reads a prefix back as plaintext blocks in order, with a few blocks downloaded ahead.
-   * Throws when the blocks are not numbered 1..n without gaps, or when `signal` aborts.
+   * Reads a prefix back as plaintext blocks in order, with a few blocks downloaded ahead
+   * (within the bucket's read-ahead budget, shared by all readers, so that many files can
+   * be read at once in bounded memory). Throws when the blocks are not numbered 1..n
+   * without gaps, or when `signal` aborts.
    */
   async *readPrefix(
     info: PrefixInfo,
     codec: BlockCodec,
     signal?: AbortSignal,
   ): AsyncGenerator<Uint8Array> {
-    const prefetch = 4;
     const blocks = info.blocks;
     blocks.forEach((block, i) => {
       if (block.index !== i + 1) {
@@ -269,21 +289,38 @@ export class Bucket {
         );
       }
     });
-    const pending: Promise<Uint8Array>[] = [];
+    const pending: { plaintext: Promise<Uint8Array>; release: () => void }[] = [];
     let next = 0;
-    const fetchNext = () => {
-      const block = blocks[next++];
-      const p = this.requests.run(() => this.store.get(this.name, block.key))
-        .then((sealed) => codec.open(sealed, block.nonce, block.key));
-      p.catch(() => {}); // observed when its turn comes
-      pending.push(p);
-    };
-    while (next < blocks.length && pending.length < prefetch) fetchNext();
-    while (pending.length > 0) {
-      signal?.throwIfAborted();
-      const block = await pending.shift()!;
-      if (next < blocks.length) fetchNext();
-      yield block;
+    try {
+      while (next < blocks.length || pending.length > 0) {
+        signal?.throwIfAborted();
+        // Top up the read-ahead from free budget; wait for budget only with nothing
+        // pending, so that a reader never holds blocks while waiting for more.
+        while (next < blocks.length && pending.length < PREFETCH_PER_PREFIX) {
+          const release = pending.length === 0
+            ? await this.readAhead.acquire()
+            : this.readAhead.tryAcquire();
+          if (!release) break;
+          const block = blocks[next++];
+          const plaintext = this.requests.run(() => this.store.get(this.name, block.key))
+            .then((sealed) => codec.open(sealed, block.nonce, block.key));
+          plaintext.catch(() => {}); // observed when its turn comes
+          pending.push({ plaintext, release });
+        }
+        const { plaintext, release } = pending.shift()!;
+        try {
+          yield await plaintext;
+        } finally {
+          release();
+        }
+      }
+    } finally {
+      // Stopped early (failure, abort, consumer gone): wait for the downloads in flight,
+      // then give their budget back.
+      for (const { plaintext, release } of pending.splice(0)) {
+        await plaintext.catch(() => {});
+        release();
+      }
     }
   }
 

@@ -17,6 +17,12 @@ import { verifyBucket } from "./verify.ts";
 import { DEFAULT_LEVEL, lzmaAddon } from "./xz.ts";
 import { resolve } from "node:path";
 
+/**
+ * Files restore and verify read at once: small files cost a request each, so many overlap;
+ * memory stays bounded by the bucket's read-ahead budget, not by this number.
+ */
+const FILES_READ_AT_ONCE = 16;
+
 /** spare's version. */
 export const VERSION = "1.0.0-dev";
 /** The bucket format we read and write. */
@@ -252,7 +258,7 @@ async function run(command: Command, flags: Flags, log: Log): Promise<number> {
             return await restoreSnapshot(bucket, codec, listing, name, snapshot, log, {
               target: path!,
               signal,
-              concurrency: Math.max(4, jobs),
+              concurrency: Math.max(FILES_READ_AT_ONCE, jobs),
               onProgress: (p) => progress.update(p),
             });
           } catch (err) {
@@ -271,7 +277,7 @@ async function run(command: Command, flags: Flags, log: Log): Promise<number> {
           const listing = await bucket.listing();
           return verifyBucket(bucket, codec, listing, log, {
             signal,
-            concurrency: Math.max(4, jobs),
+            concurrency: Math.max(FILES_READ_AT_ONCE, jobs),
             onProgress: (p) => progress.update(p),
           });
         });

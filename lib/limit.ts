@@ -26,6 +26,20 @@ export class Semaphore {
     };
   }
 
+  /** A slot when one is free now, else undefined (never waits, never jumps the queue). */
+  tryAcquire(): (() => void) | undefined {
+    if (this.held >= this.size || this.waiting.length > 0) return undefined;
+    this.held++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.held--;
+    };
+  }
+
   /** Runs `fn` while holding a slot. */
   async run<T>(fn: () => Promise<T>): Promise<T> {
     const release = await this.acquire();

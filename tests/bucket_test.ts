@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "./assert.ts";
 import { BLOCK_SIZE, BlockCodec } from "../lib/block.ts";
-import { Bucket } from "../lib/bucket.ts";
+import { Bucket, READ_AHEAD_BLOCKS } from "../lib/bucket.ts";
 import { SpareError } from "../lib/errors.ts";
 import { ObjectStore } from "../lib/s3.ts";
 import { concatBytes } from "../lib/xz.ts";
@@ -146,5 +146,81 @@ Deno.test({
     assert(proxy.faults >= 1, "the batch request was reset");
     assertEquals(await keys(direct, name), []);
     await close();
+  },
+});
+
+Deno.test({
+  name: "many readers share a bounded read-ahead, and readers that stop early give it back",
+  ...options,
+  fn: async () => {
+    const s = store();
+    const name = freshBucketName("readahead");
+    const bucket = new Bucket(s, name);
+    await bucket.ensure();
+    const codec = await BlockCodec.fromPassword("pw");
+    const piece = 64 * 1024;
+    const contents = [1, 2, 3].map((seed) => pseudoRandom(6 * piece, seed));
+    const prefixes = ["c", "d", "e"].map((c) => c.repeat(64));
+    for (const [i, prefix] of prefixes.entries()) {
+      const data = contents[i];
+      await bucket.writePrefix(
+        prefix,
+        (function* () {
+          for (let o = 0; o < data.length; o += piece) yield data.subarray(o, o + piece);
+        })(),
+        codec,
+      );
+    }
+    const listing = await bucket.listing();
+    // A block holds read-ahead budget from its download's start until its reader asks for
+    // the next one (or stops).
+    let started = 0;
+    let done = 0;
+    let mostHeld = 0;
+    const counting = Object.create(s) as ObjectStore;
+    counting.get = (bucketName, key) => {
+      started++;
+      mostHeld = Math.max(mostHeld, started - done);
+      return s.get(bucketName, key);
+    };
+    const reading = new Bucket(counting, name);
+    const readAll = (readers: number, stopAfter?: number) =>
+      Promise.all(Array.from({ length: readers }, async (_, r) => {
+        const i = r % prefixes.length;
+        const blocks = [];
+        for await (const block of reading.readPrefix(listing.prefixes.get(prefixes[i])!, codec)) {
+          blocks.push(block);
+          // A slow consumer, so that downloads pile up as far as the budget lets them.
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          done++;
+          if (blocks.length === stopAfter) break;
+        }
+        if (stopAfter === undefined) assertEquals(concatBytes(blocks), contents[i]);
+      }));
+    const withinAMinute = async (work: Promise<unknown>, what: string) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what} hung: read-ahead budget lost`)), 60_000);
+      });
+      try {
+        await Promise.race([work, timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
+    };
+    await withinAMinute(readAll(40), "40 readers");
+    assert(mostHeld <= READ_AHEAD_BLOCKS, `${mostHeld} blocks held at once`);
+    assert(mostHeld >= READ_AHEAD_BLOCKS / 2, `read-ahead in use (${mostHeld})`);
+    // Rounds of two readers that stop after one block with more downloaded ahead: any
+    // budget they kept would add up until nothing can be read.
+    for (let round = 0; round < READ_AHEAD_BLOCKS; round++) {
+      await withinAMinute(readAll(2, 1), "readers stopping early");
+    }
+    mostHeld = 0;
+    started = done = 0;
+    await withinAMinute(readAll(40), "readers after early stops");
+    assert(mostHeld <= READ_AHEAD_BLOCKS, `${mostHeld} blocks held at once`);
+    assert(mostHeld >= READ_AHEAD_BLOCKS / 2, `read-ahead lost to early stops (${mostHeld})`);
+    s.close();
   },
 });
