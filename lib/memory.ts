@@ -5,6 +5,9 @@
 
 const M_MMAP_THRESHOLD = -3;
 
+/** glibc's malloc_trim(0): hands free pages inside the arenas back to the system. */
+let mallocTrim: (() => void) | undefined;
+
 /**
  * On Linux with glibc, serve allocations of 4 MiB and more with mmap, so that they go back
  * to the system when freed; glibc otherwise raises that threshold as large blocks are freed
@@ -18,8 +21,10 @@ export function returnFreedBlocksToSystem(): void {
   try {
     const libc = Deno.dlopen("libc.so.6", {
       mallopt: { parameters: ["i32", "i32"], result: "i32" },
+      malloc_trim: { parameters: ["usize"], result: "i32" },
     });
     libc.symbols.mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
+    mallocTrim = () => void libc.symbols.malloc_trim(0n);
   } catch {
     // not glibc, or no --allow-ffi: memory is still bounded, only returned later
   }
@@ -30,12 +35,15 @@ let sinceCollection = 0;
 
 /**
  * Counts bytes of short-lived buffers; every 16 MiB runs a garbage collection when V8
- * exposes one (`--v8-flags=--expose-gc`, set by the spare task). V8 counts those buffers
- * as external memory and would otherwise let about 64 MiB of them pile up first.
+ * exposes one (`--v8-flags=--expose-gc`, set by the spare task), then trims glibc's
+ * arenas. V8 counts those buffers as external memory and would otherwise let about 64 MiB
+ * of them pile up first; the 1 MiB blocks freed into the arenas (below the mmap
+ * threshold) would stay resident.
  */
 export function noteTransientBytes(bytes: number): void {
   sinceCollection += bytes;
   if (sinceCollection < 16 * 1024 * 1024) return;
   sinceCollection = 0;
   collect?.();
+  mallocTrim?.();
 }
