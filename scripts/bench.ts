@@ -8,14 +8,16 @@
  *      half text that looks like application logs;
  *    - `tree/text/dNN/fNNNN.txt`: 2,000 text files of 1–50 KiB (logs and prose);
  *    - `memory/big-1GiB.bin`, for the memory check in a run of its own: real (non-sparse)
- *      data, 2.5 MiB pseudo-random and 1 MiB text in turn (so blocks straddle both kinds).
- *    `--quick` builds 20 MiB / 200 files / 100 MiB instead, for a fast round.
+ *      data, 2.5 MiB pseudo-random and 1 MiB text in turn (so blocks straddle both kinds);
+ *    - `many/dNNN/fNNNNN.txt`: 20,000 text files of 1–4 KiB, for a second memory run (a
+ *      tree of many files).
+ *    `--quick` builds 20 MiB / 200 files / 100 MiB / 2,000 files instead, for a fast round.
  * 2. Starts a throwaway S3 server (scripts/s3_server.ts) and stops it at the end, also on
  *    SIGINT or SIGTERM.
  * 3. Runs spare (`deno run <the spare task's flags> main.ts`, SPARE_* variables) as a child:
  *    create into a fresh bucket, create again over the unchanged tree, restore into an empty
  *    directory, verify; create --jobs 0 into another fresh bucket; create of the 1 GiB file
- *    into a third one. Each child runs under GNU time (`/usr/bin/time`; Debian:
+ *    into a third one, of the 20,000 files into a fourth. Each child runs under GNU time (`/usr/bin/time`; Debian:
  *    `apt-get install time`) for its user+sys CPU time and peak RSS; without it, bash's
  *    `time` gives the CPU time and peak RSS is reported as not measured.
  * 4. Measures yardsticks in the same run on the same files: `b2sum -l 256`,
@@ -46,9 +48,9 @@ const PASSWORD = "bench password";
 
 const USAGE = `deno task bench [--quick] [--dir DIR] [--no-memory]
 
-  --quick       small data (20 MiB file, 200 text files, 100 MiB memory file) for a fast round
+  --quick       small data (20 MiB file, 200 text files; memory runs: 100 MiB, 2,000 files)
   --dir DIR     work directory for the generated data (default .bench/ in the repository)
-  --no-memory   leave out the separate create of the large file (the memory check)`;
+  --no-memory   leave out the memory runs (the 1 GiB file, the 20,000 files)`;
 
 // ---------------------------------------------------------------------------------------
 // Deterministic data
@@ -285,6 +287,8 @@ interface Sizes {
   mixedBytes: number;
   textFiles: number;
   memoryBytes: number;
+  /** Small files of the second memory run (a tree of many files). */
+  manyFiles: number;
   rawObjects: number;
 }
 
@@ -293,6 +297,7 @@ const FULL: Sizes = {
   mixedBytes: 200 * MIB,
   textFiles: 2000,
   memoryBytes: 1024 * MIB,
+  manyFiles: 20_000,
   rawObjects: 100,
 };
 const QUICK: Sizes = {
@@ -300,6 +305,7 @@ const QUICK: Sizes = {
   mixedBytes: 20 * MIB,
   textFiles: 200,
   memoryBytes: 100 * MIB,
+  manyFiles: 2_000,
   rawObjects: 100,
 };
 
@@ -355,6 +361,20 @@ function memoryPlan(sizes: Sizes): PlannedFile[] {
       return list;
     },
   }];
+}
+
+/** The second memory check: many small text files (1–4 KiB), 100 to a directory. */
+function manyPlan(sizes: Sizes): PlannedFile[] {
+  const sizeRng = new Rng(6);
+  return Array.from({ length: sizes.manyFiles }, (_, i) => {
+    const size = KIB + sizeRng.below(3 * KIB + 1);
+    const seed = 100_000 + i;
+    return {
+      rel: `d${String(Math.floor(i / 100)).padStart(3, "0")}/f${String(i).padStart(5, "0")}.txt`,
+      size,
+      segments: () => [{ bytes: size, source: new TextGen(seed, "log") }],
+    };
+  });
 }
 
 async function writeAll(file: Deno.FsFile, data: Uint8Array): Promise<void> {
@@ -802,6 +822,7 @@ async function main(): Promise<number> {
   const dataDir = `${workDir.startsWith("/") ? "" : `${base}/`}${workDir}/${sizes.mode}`;
   const treeDir = `${dataDir}/tree`;
   const memoryDir = `${dataDir}/memory`;
+  const manyDir = `${dataDir}/many`;
   const restoreDir = `${dataDir}/restore`;
   const xzOut = `${dataDir}/yardstick.xz`;
   const t0 = performance.now();
@@ -843,6 +864,7 @@ async function main(): Promise<number> {
 
   const tree = treePlan(sizes);
   const memory = memoryPlan(sizes);
+  const many = manyPlan(sizes);
   const treeBytes = tree.reduce((n, f) => n + f.size, 0);
   const treeMiB = treeBytes / MIB;
 
@@ -856,7 +878,10 @@ async function main(): Promise<number> {
   try {
     await Deno.mkdir(dataDir, { recursive: true });
     await ensureData(treeDir, tree, abort.signal, log);
-    if (!flags["no-memory"]) await ensureData(memoryDir, memory, abort.signal, log);
+    if (!flags["no-memory"]) {
+      await ensureData(memoryDir, memory, abort.signal, log);
+      await ensureData(manyDir, many, abort.signal, log);
+    }
     server = await serverPromise;
     checkAbort();
     store = new ObjectStore({
@@ -968,6 +993,8 @@ async function main(): Promise<number> {
       treeMiB,
     );
     let big: Row | undefined;
+    let manyRow: Row | undefined;
+    const manyName = `${sizes.manyFiles.toLocaleString("en-US")} files`;
     if (!flags["no-memory"]) {
       big = (await spareRun(
         `create ${prettySize(sizes.memoryBytes)} (memory)`,
@@ -976,9 +1003,17 @@ async function main(): Promise<number> {
         memoryDir,
         sizes.memoryBytes / MIB,
       )).row;
+      manyRow = (await spareRun(
+        `create ${manyName} (memory)`,
+        ["create"],
+        bucketName("many"),
+        manyDir,
+        many.reduce((n, f) => n + f.size, 0) / MIB,
+      )).row;
     }
     rows.push(create.row, jobs0.row, unchanged.row, restore.row, verify.row);
     if (big) rows.push(big);
+    if (manyRow) rows.push(manyRow);
     rows.push(
       {
         name: "xz -6 -T1 --block-size=1MiB",
@@ -1033,6 +1068,7 @@ async function main(): Promise<number> {
       rss("create", create.row, 100),
       rss("create-unchanged", unchanged.row, 100),
       ...(big ? [rss(`create ${prettySize(sizes.memoryBytes)}`, big, 100)] : []),
+      ...(manyRow ? [rss(`create ${manyName}`, manyRow, 100)] : []),
       rss("restore", restore.row, 150),
       rss("verify", verify.row, 150),
       ratio(
@@ -1052,7 +1088,9 @@ async function main(): Promise<number> {
         prettySize(sizes.mixedBytes)
       } half ` +
       `random, half text; ${sizes.textFiles} text files of 1–50 KiB)` +
-      (flags["no-memory"] ? "" : `; memory run: one ${prettySize(sizes.memoryBytes)} file`) +
+      (flags["no-memory"]
+        ? ""
+        : `; memory runs: one ${prettySize(sizes.memoryBytes)} file, and ${manyName} of 1–4 KiB`) +
       `. CPU time and peak RSS are the client's (spare or the tool), not the server's; ` +
       `raw PUT/GET run inside the bench process.`,
     ].join("\n");
