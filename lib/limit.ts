@@ -16,20 +16,18 @@ export class Semaphore {
     } else {
       await new Promise<void>((resolve) => this.waiting.push(resolve));
     }
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.held--;
-    };
+    return this.releaser();
   }
 
   /** A slot when one is free now, else undefined (never waits, never jumps the queue). */
   tryAcquire(): (() => void) | undefined {
     if (this.held >= this.size || this.waiting.length > 0) return undefined;
     this.held++;
+    return this.releaser();
+  }
+
+  /** Gives a held slot back once, to the first waiter if there is one. */
+  private releaser(): () => void {
     let released = false;
     return () => {
       if (released) return;

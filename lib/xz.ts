@@ -12,7 +12,7 @@ export interface LzmaAddon {
   packageDir: string;
   /** The addon file node-gyp-build loads. */
   path: string;
-  /** True for the addon built here at -O2; the prebuilt one has liblzma unoptimized. */
+  /** True for the addon build-lzma built at -O2; the prebuilt one has liblzma unoptimized. */
   optimized: boolean;
   /** One line for --version and the bench. */
   description: string;
@@ -43,7 +43,7 @@ export function lzmaAddon(): LzmaAddon {
   const optimized = path === optimizedAddonPath(packageDir);
   const description = `liblzma ${lzma.versionString()} (lzma-native ${
     optimized
-      ? "built here at -O2"
+      ? "built from source at -O2"
       : "prebuilt, unoptimized: `deno task build-lzma` doubles its speed"
   })`;
   return { packageDir, path, optimized, description };
