@@ -6,7 +6,7 @@ import { BlockAuthError, ExitCode, SpareError } from "./errors.ts";
 import { Semaphore } from "./limit.ts";
 import { noteTransientBytes } from "./memory.ts";
 import { AesSiv } from "./siv.ts";
-import { compress, decompress, DEFAULT_LEVEL } from "./xz.ts";
+import { compressLzma, decompress, DEFAULT_LEVEL, storedIfIncompressible } from "./xz.ts";
 
 /** Plaintext bytes per block. */
 export const BLOCK_SIZE = 1_048_576;
@@ -47,7 +47,10 @@ export class BlockCodec {
 
   /** Compresses then encrypts one block of plaintext under `nonce` (32 hex characters). */
   async seal(plaintext: Uint8Array, nonce: string): Promise<Uint8Array> {
-    const xz = await this.compressors.run(() => compress(plaintext, this.level));
+    // Incompressible blocks are stored by the calling thread without taking a compressor:
+    // meanwhile liblzma can work on another file's block.
+    const xz = storedIfIncompressible(plaintext) ??
+      await this.compressors.run(() => compressLzma(plaintext, this.level));
     noteTransientBytes(plaintext.length);
     return this.encrypt(xz, nonce);
   }

@@ -192,7 +192,7 @@ export class Bucket {
     // Blocks of this prefix being sealed (or sealed and waiting for a request slot) at
     // once: as many as the codec compresses in parallel, so that one large file can use
     // every core --jobs allows; PUTs in flight are bounded by `requests`.
-    const sealing = new Semaphore(codec.jobs);
+    const sealing = new Semaphore(codec.jobs + 1);
     try {
       for await (const plaintext of blocks) {
         signal?.throwIfAborted();

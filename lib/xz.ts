@@ -144,14 +144,32 @@ export function byteEntropy(data: Uint8Array): number {
 /** Above this entropy a block is stored uncompressed inside the .xz stream. */
 const INCOMPRESSIBLE_BITS = 7.99;
 
-/** Compresses to an .xz stream (CRC64 check): LZMA2 at `level`, or stored chunks when it would not shrink. */
-export function compress(data: Uint8Array, level = DEFAULT_LEVEL): Promise<Uint8Array> {
+function checkLevel(level: number): void {
   if (!Number.isInteger(level) || level < 0 || level > 9) {
     throw new RangeError(`compression level must be 0-9, got ${level}`);
   }
-  if (data.length >= 4096 && byteEntropy(data) > INCOMPRESSIBLE_BITS) {
-    return Promise.resolve(storedXz(data));
-  }
+}
+
+/** Compresses to an .xz stream (CRC64 check): LZMA2 at `level`, or stored chunks when it would not shrink. */
+export function compress(data: Uint8Array, level = DEFAULT_LEVEL): Promise<Uint8Array> {
+  checkLevel(level);
+  const stored = storedIfIncompressible(data);
+  return stored ? Promise.resolve(stored) : compressLzma(data, level);
+}
+
+/**
+ * The stored-chunks .xz stream of a block that would not shrink (judged by its byte
+ * entropy), else undefined. Runs on the calling thread, in a few milliseconds per MiB.
+ */
+export function storedIfIncompressible(data: Uint8Array): Uint8Array | undefined {
+  return data.length >= 4096 && byteEntropy(data) > INCOMPRESSIBLE_BITS
+    ? storedXz(data)
+    : undefined;
+}
+
+/** Compresses to an .xz stream of LZMA2 at `level` (CRC64 check), on liblzma's own thread. */
+export function compressLzma(data: Uint8Array, level = DEFAULT_LEVEL): Promise<Uint8Array> {
+  checkLevel(level);
   const stream = lzma.createStream("streamEncoder", {
     filters: [{ id: lzma.FILTER_LZMA2, options: lzma2Options(level) }],
     check: lzma.CHECK_CRC64,
