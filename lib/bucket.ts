@@ -190,8 +190,9 @@ export class Bucket {
     let bytes = 0;
     let index = 0;
     // Blocks of this prefix being sealed (or sealed and waiting for a request slot) at
-    // once: as many as the codec compresses in parallel, so that one large file can use
-    // every core --jobs allows; PUTs in flight are bounded by `requests`.
+    // once: one more than the codec compresses in parallel, so that one large file keeps
+    // every core --jobs allows busy while its next block is read and checked; PUTs in
+    // flight are bounded by `requests`.
     const sealing = new Semaphore(codec.jobs + 1);
     try {
       for await (const plaintext of blocks) {

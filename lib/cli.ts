@@ -8,6 +8,7 @@ import { ExitCode, SpareError, UsageError } from "./errors.ts";
 import { skipMatcher } from "./inventory.ts";
 import { lockHolder, withLock } from "./lock.ts";
 import { Log } from "./log.ts";
+import { reuseCompressorMemory } from "./memory.ts";
 import { ProgressLine } from "./progress.ts";
 import { prepareTarget, restoreSnapshot } from "./restore.ts";
 import { ObjectStore } from "./s3.ts";
@@ -224,6 +225,7 @@ async function run(command: Command, flags: Flags, log: Log): Promise<number> {
         return removed ? ExitCode.ok : ExitCode.failure;
       }
       case "create": {
+        reuseCompressorMemory();
         const codec = await BlockCodec.fromPassword(password!, level, jobs);
         await bucket.ensure();
         const result = await withLock(
