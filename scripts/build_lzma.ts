@@ -25,20 +25,18 @@ function fail(message: string): never {
 }
 
 async function run(cmd: string, args: string[], options: Deno.CommandOptions = {}): Promise<void> {
-  let status: Deno.CommandStatus;
-  let output = "";
+  let out: Deno.CommandOutput;
   try {
-    const out = await new Deno.Command(cmd, { ...options, args, stdout: "piped", stderr: "piped" })
+    out = await new Deno.Command(cmd, { ...options, args, stdout: "piped", stderr: "piped" })
       .output();
-    status = out;
-    output = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) fail(`${cmd} is not installed (needed to build)`);
     throw err;
   }
-  if (!status.success) {
-    const tail = output.trim().split("\n").slice(-15).join("\n");
-    fail(`${cmd} ${args.join(" ")} failed (exit ${status.code}):\n${tail}`);
+  if (!out.success) {
+    const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+    const tail = text.trim().split("\n").slice(-15).join("\n");
+    fail(`${cmd} ${args.join(" ")} failed (exit ${out.code}):\n${tail}`);
   }
 }
 
