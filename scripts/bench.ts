@@ -103,33 +103,23 @@ class Rng {
     return list[this.below(list.length)];
   }
 
-  /** Fills `out` with pseudo-random bytes. */
+  /** Fills `out` with pseudo-random bytes (words little-endian, as on every platform we run). */
   fill(out: Uint8Array): void {
     const words = out.length >>> 2;
     let { x, y, z, w } = this;
-    if (out.byteOffset % 4 === 0) {
-      const u32 = new Uint32Array(out.buffer, out.byteOffset, words);
-      for (let i = 0; i < words; i++) {
-        const t = x ^ (x << 11);
-        x = y;
-        y = z;
-        z = w;
-        w = (w ^ (w >>> 19) ^ (t ^ (t >>> 8))) >>> 0;
-        u32[i] = w;
-      }
-    } else {
-      for (let i = 0; i < words; i++) {
-        const t = x ^ (x << 11);
-        x = y;
-        y = z;
-        z = w;
-        w = (w ^ (w >>> 19) ^ (t ^ (t >>> 8))) >>> 0;
-        out[4 * i] = w;
-        out[4 * i + 1] = w >>> 8;
-        out[4 * i + 2] = w >>> 16;
-        out[4 * i + 3] = w >>> 24;
-      }
+    // Words go straight into `out` when it is 4-byte aligned, else through a copy.
+    const u32 = out.byteOffset % 4 === 0
+      ? new Uint32Array(out.buffer, out.byteOffset, words)
+      : new Uint32Array(words);
+    for (let i = 0; i < words; i++) {
+      const t = x ^ (x << 11);
+      x = y;
+      y = z;
+      z = w;
+      w = (w ^ (w >>> 19) ^ (t ^ (t >>> 8))) >>> 0;
+      u32[i] = w;
     }
+    if (u32.buffer !== out.buffer) out.set(new Uint8Array(u32.buffer, 0, words * 4));
     Object.assign(this, { x, y, z, w });
     for (let i = words * 4; i < out.length; i++) out[i] = this.next();
   }
