@@ -77,36 +77,83 @@ function lzma2Options(level: number): Record<string, number> {
   };
 }
 
-interface Coder {
-  on(event: "data", listener: (chunk: Uint8Array) => void): void;
-  once(event: "error", listener: (err: Error) => void): void;
-  once(event: "end", listener: () => void): void;
-  end(input: Uint8Array): void;
+/**
+ * lzma-native's native coder object (its `Stream` class, pinned with the package). We
+ * drive it directly instead of through the package's readable-stream wrapper, which splits
+ * the input at every "YZ", hands the output over in 64 KiB pieces, one setImmediate each,
+ * and costs a thread hand-off per piece: for the many small files of a tree, that wrapper
+ * cost more than liblzma itself.
+ */
+interface NativeCoder {
+  streamEncoder(options: { filters: unknown[]; check: number }): void;
+  streamDecoder(options: { memlimit: number; flags: number }): void;
+  /** Output is handed over in pieces of this many bytes. */
+  setBufsize(bytes: number): number;
+  /**
+   * Queues input (`null`: finish the stream) for liblzma on a worker thread; the results
+   * come back through bufferHandler on this thread.
+   */
+  code(input: Uint8Array | null, async: true): void;
   /** Frees liblzma's state now (lzma_end) instead of when the object is collected. */
   resetUnderlying(): void;
+  /**
+   * Called with a piece of output; or `null` and the error (`null` at the stream's end);
+   * or `undefined` and the number of input pieces consumed.
+   */
+  bufferHandler?: (
+    output: Uint8Array | null | undefined,
+    consumed: number | undefined,
+    error: Error | null | undefined,
+  ) => void;
 }
 
-function runCoder(stream: Coder, input: Uint8Array): Promise<Uint8Array> {
+const NativeStream = (lzma as unknown as { Stream: new () => NativeCoder }).Stream;
+
+/** Output pieces of at most 1 MiB and a bit: one piece for most blocks. */
+const MAX_PIECE = (1 << 20) + 4096;
+
+/**
+ * Runs `input` through a fresh coder on liblzma's worker thread: one hand-off for the
+ * input, and one to finish the stream (LZMA_FINISH), where a truncated stream fails.
+ */
+function runCoder(
+  setup: (coder: NativeCoder) => void,
+  input: Uint8Array,
+  pieceSize: number,
+): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
+    const coder = new NativeStream();
     const chunks: Uint8Array[] = [];
-    stream.on("data", (chunk: Uint8Array) => chunks.push(chunk));
-    const release = () => {
-      try {
-        stream.resetUnderlying();
-      } catch { /* already released */ }
-    };
+    let finishing = false;
+    let settled = false;
     // The coder's memory (about 11 MiB for LZMA2 at preset 6) is native: V8 does not
-    // count it, so waiting for the garbage collector lets it pile up.
-    stream.once("error", (err) => {
-      release();
-      reject(err);
-    });
-    stream.once("end", () => {
-      release();
-      resolve(concatBytes(chunks));
-    });
-    // A Buffer view of the input: a plain Uint8Array would be copied by the stream layer.
-    stream.end(Buffer.from(input.buffer, input.byteOffset, input.length));
+    // count it, so waiting for the garbage collector would let it pile up.
+    const settle = (error: Error | null) => {
+      settled = true;
+      coder.bufferHandler = undefined;
+      try {
+        coder.resetUnderlying();
+      } catch { /* already released */ }
+      if (error) reject(error);
+      else resolve(concatBytes(chunks));
+    };
+    try {
+      setup(coder);
+      coder.setBufsize(Math.min(Math.max(pieceSize, 64 * 1024), MAX_PIECE));
+      coder.bufferHandler = (output, consumed, error) => {
+        if (settled) return;
+        if (output) chunks.push(output);
+        else if (output === null) settle(error ?? null);
+        else if (consumed !== undefined && !finishing) {
+          finishing = true;
+          coder.code(null, true);
+        }
+      };
+      // A Buffer view of the input: the addon copies it once, wherever it comes from.
+      coder.code(Buffer.from(input.buffer, input.byteOffset, input.length), true);
+    } catch (error) {
+      settle(error instanceof Error ? error : new Error(String(error)));
+    }
   });
 }
 
@@ -170,19 +217,23 @@ export function storedIfIncompressible(data: Uint8Array): Uint8Array | undefined
 /** Compresses to an .xz stream of LZMA2 at `level` (CRC64 check), on liblzma's own thread. */
 export function compressLzma(data: Uint8Array, level = DEFAULT_LEVEL): Promise<Uint8Array> {
   checkLevel(level);
-  const stream = lzma.createStream("streamEncoder", {
-    filters: [{ id: lzma.FILTER_LZMA2, options: lzma2Options(level) }],
-    check: lzma.CHECK_CRC64,
-  });
-  return runCoder(stream, data);
+  const setup = (coder: NativeCoder) =>
+    coder.streamEncoder({
+      filters: [{ id: lzma.FILTER_LZMA2, options: lzma2Options(level) }],
+      check: lzma.CHECK_CRC64,
+    });
+  return runCoder(setup, data, data.length + 1024);
 }
 
 /** Decompresses any valid .xz stream (any preset, dictionary or check). */
 export function decompress(data: Uint8Array): Promise<Uint8Array> {
   const stored = readStoredXz(data);
   if (stored) return Promise.resolve(stored);
-  const stream = lzma.createStream("streamDecoder", { memlimit: 1 << 30 });
-  return runCoder(stream, data);
+  // CONCATENATED: like Python's lzma.decompress, read stream padding and further streams
+  // (liblzma then ends only when told the input is complete; anything else fails).
+  const setup = (coder: NativeCoder) =>
+    coder.streamDecoder({ memlimit: 1 << 30, flags: lzma.CONCATENATED });
+  return runCoder(setup, data, data.length * 8);
 }
 
 /**

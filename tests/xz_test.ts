@@ -91,6 +91,29 @@ Deno.test("stored streams are read without liblzma; anything else or damaged goe
   assertEquals(await decompress(longer), data);
 });
 
+Deno.test("liblzma reads concatenated streams, and refuses truncated streams and trailing bytes", async () => {
+  const text = new TextEncoder().encode("line of a log file, more or less\n".repeat(40_000));
+  const [first, second] = [
+    await compress(text.subarray(0, 500_000)),
+    await compress(text.subarray(500_000)),
+  ];
+  const both = new Uint8Array(first.length + second.length);
+  both.set(first);
+  both.set(second, first.length);
+  assertEquals(await decompress(both), text);
+  for (
+    const [what, bad] of [
+      ["truncated", first.subarray(0, first.length - 13)],
+      ["cut in the middle", first.subarray(0, first.length >> 1)],
+      ["trailing bytes", Uint8Array.of(...first, 1, 2, 3, 4)],
+    ] as const
+  ) {
+    let failed = false;
+    await decompress(bad).catch(() => failed = true);
+    assert(failed, `${what}: refused`);
+  }
+});
+
 Deno.test("node-gyp-build prefers the addon build-lzma installs, for this platform only", async () => {
   const addon = lzmaAddon();
   const nodeGypBuild = createRequire(`${addon.packageDir}/index.js`)("node-gyp-build") as {
