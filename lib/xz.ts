@@ -55,10 +55,25 @@ export const DEFAULT_LEVEL = 6;
 /** Dictionary size for our blocks: a dictionary larger than the 1 MiB block buys nothing. */
 const BLOCK_DICT_SIZE = 1 << 20;
 
-/** liblzma's lzma_lzma_preset() table, so that the dictionary can be sized to the block. */
-function lzma2Options(level: number): Record<string, number> {
+/** liblzma's smallest dictionary. */
+const MIN_DICT_SIZE = 1 << 12;
+
+/**
+ * The dictionary for `inputLength` bytes at a preset: no larger than the input (rounded up
+ * to a power of two, at least 4 KiB), as the xz command does for small files. A smaller
+ * dictionary has smaller match-finder tables to allocate and clear, which is most of the
+ * cost of compressing a small file.
+ */
+export function dictionarySize(dictPow2: number, inputLength: number): number {
+  let size = MIN_DICT_SIZE;
+  while (size < inputLength && size < BLOCK_DICT_SIZE) size *= 2;
+  return Math.min(1 << dictPow2, size);
+}
+
+/** liblzma's lzma_lzma_preset() table, with the dictionary sized to the input. */
+function lzma2Options(level: number, inputLength: number): Record<string, number> {
   const dictPow2 = [18, 20, 21, 22, 22, 23, 23, 24, 25, 26][level];
-  const common = { lc: 3, lp: 0, pb: 2, dictSize: Math.min(1 << dictPow2, BLOCK_DICT_SIZE) };
+  const common = { lc: 3, lp: 0, pb: 2, dictSize: dictionarySize(dictPow2, inputLength) };
   if (level <= 3) {
     return {
       ...common,
@@ -219,7 +234,7 @@ export function compressLzma(data: Uint8Array, level = DEFAULT_LEVEL): Promise<U
   checkLevel(level);
   const setup = (coder: NativeCoder) =>
     coder.streamEncoder({
-      filters: [{ id: lzma.FILTER_LZMA2, options: lzma2Options(level) }],
+      filters: [{ id: lzma.FILTER_LZMA2, options: lzma2Options(level, data.length) }],
       check: lzma.CHECK_CRC64,
     });
   return runCoder(setup, data, data.length + 1024);

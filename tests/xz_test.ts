@@ -5,6 +5,7 @@ import {
   crc32,
   crc64,
   decompress,
+  dictionarySize,
   lzmaAddon,
   optimizedAddonPath,
   readStoredXz,
@@ -89,6 +90,32 @@ Deno.test("stored streams are read without liblzma; anything else or damaged goe
   longer.set(stored);
   assert(readStoredXz(longer) === undefined, "stream padding goes to liblzma");
   assertEquals(await decompress(longer), data);
+});
+
+Deno.test("small inputs get a dictionary no larger than themselves, as xz gives small files", async () => {
+  // LZMA2's property byte b stands for a dictionary of (2 | (b & 1)) << (b / 2 + 11) bytes
+  const dictionaryOf = (xz: Uint8Array) => (2 | (xz[16] & 1)) * 2 ** ((xz[16] >> 1) + 11);
+  const line = "a line of text, not quite the same as the one before: ";
+  const text = (n: number) =>
+    new TextEncoder().encode(Array.from({ length: n }, (_, i) => line + i).join("\n")).subarray(
+      0,
+      n,
+    );
+  for (
+    const [length, dictionary] of [
+      [100, 4096],
+      [4096, 4096],
+      [10_000, 16_384],
+      [300_000, 1 << 19],
+      [1 << 20, 1 << 20],
+    ]
+  ) {
+    const data = text(length);
+    const xz = await compress(data);
+    assertEquals(dictionaryOf(xz), dictionary, `${length} bytes`);
+    assertEquals(await xzCommand(["-dc"], xz), data);
+  }
+  assertEquals(dictionarySize(18, 1 << 20), 1 << 18, "level 0 keeps its 256 KiB");
 });
 
 Deno.test("liblzma reads concatenated streams, and refuses truncated streams and trailing bytes", async () => {
