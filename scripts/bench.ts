@@ -23,7 +23,9 @@
  * 4. Measures yardsticks in the same run on the same files: `b2sum -l 256`,
  *    `xz -6 -T1 --block-size=1MiB` (one process, one .xz stream per file, like spare),
  *    `xz -d` of that output, and raw PUT/GET of 1 MiB objects to the same server, one at a
- *    time and 8 in flight.
+ *    time and 8 in flight; and, for reference (no target uses it), one GET of every object
+ *    create stored, 8 in flight, which shows what the requests of a restore cost by
+ *    themselves.
  * 5. Prints one Markdown table of runs and yardsticks, then the targets of issue 5 with the
  *    measured ratios. The tables are also written to DIR/<full|quick>/results.md.
  *
@@ -695,6 +697,34 @@ async function rawS3(
   return { rows, getParallelMiBps: mib / parallel.wall };
 }
 
+/**
+ * GETs every object of `bucket` once, 8 in flight, in this process: what fetching the
+ * objects of a restore costs by itself, per request as well as per byte.
+ */
+async function getEveryObject(
+  store: ObjectStore,
+  bucket: string,
+  signal: AbortSignal,
+): Promise<Row> {
+  const keys: string[] = [];
+  let bytes = 0;
+  for await (const o of store.list(bucket)) {
+    keys.push(o.key);
+    bytes += o.size;
+  }
+  const t = await timedInProcess(() =>
+    inParallel(keys.length, 8, async (i) => {
+      signal.throwIfAborted();
+      await store.get(bucket, keys[i]);
+    })
+  );
+  return {
+    name: `raw GET of the ${keys.length.toLocaleString("en-US")} stored objects, 8 in flight`,
+    ...t,
+    mibps: bytes / MIB / t.wall,
+  };
+}
+
 async function machineInfo(server: S3Server, loadBefore: number | undefined): Promise<string> {
   let cpu = "unknown CPU";
   try {
@@ -975,6 +1005,8 @@ async function main(): Promise<number> {
     }
     await Deno.remove(restoreDir, { recursive: true });
     const verify = await spareRun("verify", ["verify"], mainBucket, treeDir, treeMiB);
+    log("raw GET of the stored objects");
+    const getStored = await getEveryObject(store, mainBucket, abort.signal);
     const jobs0 = await spareRun(
       "create --jobs 0",
       ["create", "--jobs", "0"],
@@ -1014,6 +1046,7 @@ async function main(): Promise<number> {
       { name: "xz -d", ...measuredRow(xzd), mibps: treeMiB / xzd.wall },
       { name: "b2sum -l 256", ...measuredRow(b2), mibps: treeMiB / b2.wall },
       ...raw.rows,
+      getStored,
     );
 
     // Targets.
