@@ -23,9 +23,10 @@
  * 4. Measures yardsticks in the same run on the same files: `b2sum -l 256`,
  *    `xz -6 -T1 --block-size=1MiB` (one process, one .xz stream per file, like spare),
  *    `xz -d` of that output, and raw PUT/GET of 1 MiB objects to the same server, one at a
- *    time and 8 in flight; and, for reference (no target uses it), one GET of every object
- *    create stored, 8 in flight, which shows what the requests of a restore cost by
- *    themselves.
+ *    time and 8 in flight; and, for reference (no target uses them), one GET of every object
+ *    create stored, 8 in flight, through the SDK and through `fetch` with our own SigV4
+ *    signing (scripts/fetch_get.ts), which show what the requests of a restore cost by
+ *    themselves and how much of that is the SDK.
  * 5. Prints one Markdown table of runs and yardsticks, then the targets of issue 5 with the
  *    measured ratios. The tables are also written to DIR/<full|quick>/results.md.
  *
@@ -36,7 +37,8 @@
  */
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { ObjectStore } from "../lib/s3.ts";
+import { type ObjectInfo, ObjectStore } from "../lib/s3.ts";
+import { FetchGetter } from "./fetch_get.ts";
 import { passThroughEnv, spareTaskFlags } from "../tests/cli.ts";
 import { type S3Server, startS3Server } from "./s3_server.ts";
 
@@ -698,28 +700,30 @@ async function rawS3(
 }
 
 /**
- * GETs every object of `bucket` once, 8 in flight, in this process: what fetching the
- * objects of a restore costs by itself, per request as well as per byte.
+ * GETs every object of `bucket` once, 8 in flight, in this process, with `get`: what
+ * fetching the objects of a restore costs by itself, per request as well as per byte.
  */
 async function getEveryObject(
+  name: string,
   store: ObjectStore,
   bucket: string,
+  get: (key: string) => Promise<Uint8Array>,
   signal: AbortSignal,
 ): Promise<Row> {
-  const keys: string[] = [];
-  let bytes = 0;
-  for await (const o of store.list(bucket)) {
-    keys.push(o.key);
-    bytes += o.size;
-  }
+  const objects: ObjectInfo[] = [];
+  for await (const o of store.list(bucket)) objects.push(o);
+  const bytes = objects.reduce((n, o) => n + o.size, 0);
   const t = await timedInProcess(() =>
-    inParallel(keys.length, 8, async (i) => {
+    inParallel(objects.length, 8, async (i) => {
       signal.throwIfAborted();
-      await store.get(bucket, keys[i]);
+      const got = await get(objects[i].key);
+      if (got.length !== objects[i].size) {
+        throw new Error(`${name}: ${objects[i].key}: ${got.length} of ${objects[i].size} bytes`);
+      }
     })
   );
   return {
-    name: `raw GET of the ${keys.length.toLocaleString("en-US")} stored objects, 8 in flight`,
+    name: `${name} of the ${objects.length.toLocaleString("en-US")} stored objects, 8 in flight`,
     ...t,
     mibps: bytes / MIB / t.wall,
   };
@@ -1005,8 +1009,23 @@ async function main(): Promise<number> {
     }
     await Deno.remove(restoreDir, { recursive: true });
     const verify = await spareRun("verify", ["verify"], mainBucket, treeDir, treeMiB);
-    log("raw GET of the stored objects");
-    const getStored = await getEveryObject(store, mainBucket, abort.signal);
+    log("raw GET of the stored objects, through the SDK and through fetch");
+    const sdkStore = store;
+    const getStored = await getEveryObject(
+      "raw GET",
+      store,
+      mainBucket,
+      (key) => sdkStore.get(mainBucket, key),
+      abort.signal,
+    );
+    const getter = new FetchGetter(server);
+    const getStoredFetch = await getEveryObject(
+      "raw GET with fetch and own SigV4, no SDK,",
+      store,
+      mainBucket,
+      (key) => getter.get(mainBucket, key, abort.signal),
+      abort.signal,
+    );
     const jobs0 = await spareRun(
       "create --jobs 0",
       ["create", "--jobs", "0"],
@@ -1047,6 +1066,7 @@ async function main(): Promise<number> {
       { name: "b2sum -l 256", ...measuredRow(b2), mibps: treeMiB / b2.wall },
       ...raw.rows,
       getStored,
+      getStoredFetch,
     );
 
     // Targets.
