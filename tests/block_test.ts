@@ -5,6 +5,8 @@ import { BlockAuthError } from "../lib/errors.ts";
 import { concatBytes } from "../lib/xz.ts";
 import { pseudoRandom } from "./tree.ts";
 import { FIXTURE_PASSWORD, fixtureObjects } from "./fixture.ts";
+import { AesSiv } from "../lib/siv.ts";
+import { AEAD, IntegrityError, PolyfillCryptoProvider } from "miscreant";
 
 Deno.test("every block of the 0.4.0 fixture opens and each prefix hashes to its name", async () => {
   const codec = await BlockCodec.fromPassword(FIXTURE_PASSWORD);
@@ -77,4 +79,21 @@ Deno.test("concurrent seals and opens do not disturb each other", async () => {
   const sealed = await Promise.all(inputs.map((data, i) => codec.seal(data, nonces[i])));
   const opened = await Promise.all(sealed.map((s, i) => codec.open(s, nonces[i])));
   opened.forEach((data, i) => assertEquals(data, inputs[i]));
+});
+
+Deno.test("AES-SIV agrees with miscreant's own pure-JS AES at every size, small or large", async () => {
+  const key = pseudoRandom(64, 7);
+  const ours = await AesSiv.importKey(key);
+  const reference = await AEAD.importKey(key, "AES-SIV", new PolyfillCryptoProvider());
+  const nonce = new TextEncoder().encode(newNonce());
+  const sizes = [0, 1, 15, 16, 17, 31, 32, 33, 1000, 4095, 4096, 4097, 16383, 16384, 16385, 16400];
+  for (const size of [...sizes, 100_000]) {
+    const plaintext = pseudoRandom(size, size);
+    const sealed = await ours.seal(plaintext, nonce);
+    assertEquals(sealed, await reference.seal(plaintext, nonce), `${size} bytes`);
+    assertEquals(await ours.open(sealed, nonce), plaintext, `${size} bytes`);
+    const tampered = sealed.slice();
+    tampered[tampered.length - 1] ^= 1;
+    await assertRejects(() => ours.open(tampered, nonce), IntegrityError);
+  }
 });
