@@ -63,3 +63,10 @@ export function noteTransientBytes(bytes: number): void {
   collect?.();
   mallocTrim?.();
 }
+
+/** Collects garbage and trims glibc's arenas now (between phases of a run). */
+export function releaseMemoryNow(): void {
+  sinceCollection = 0;
+  collect?.();
+  mallocTrim?.();
+}
