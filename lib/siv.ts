@@ -166,21 +166,39 @@ class BatchedCmac implements IMACLike {
   async finish(): Promise<Uint8Array> {
     const complete = this.length > 0 && this.length % BLOCK === 0;
     const padded = complete ? this.length : (Math.floor(this.length / BLOCK) + 1) * BLOCK;
-    const message = new Uint8Array(padded);
-    let offset = 0;
+    const last = padded - BLOCK; // where the final (masked) block starts
+    // The whole blocks before the final one that lie in the first chunk are chained where
+    // they are, without a copy: S2V passes a large message as one chunk and a 16-byte tail.
+    const first = this.chunks[0];
+    const inPlace = padded > SMALL_MESSAGE && first
+      ? Math.min(Math.floor(first.length / BLOCK) * BLOCK, last)
+      : 0;
+    let iv = ZERO_IV;
+    if (inPlace > 0) {
+      const chained = await crypto.subtle.encrypt(
+        { name: "AES-CBC", iv: ZERO_IV },
+        this.key,
+        first.subarray(0, inPlace) as Uint8Array<ArrayBuffer>,
+      );
+      iv = new Uint8Array(chained.slice(inPlace - BLOCK, inPlace));
+    }
+    // The rest (a few blocks, or all of a small message), padded and masked, chained on.
+    const rest = new Uint8Array(padded - inPlace);
+    let at = 0;
     for (const chunk of this.chunks) {
-      message.set(chunk, offset);
-      offset += chunk.length;
+      const from = Math.max(0, inPlace - at);
+      if (from < chunk.length) rest.set(chunk.subarray(from), at + from - inPlace);
+      at += chunk.length;
     }
-    const last = padded - BLOCK;
-    if (!complete) message[this.length] = 0x80;
+    if (!complete) rest[this.length - inPlace] = 0x80;
+    const final = last - inPlace;
     const mask = complete ? this.k1 : this.k2;
-    for (let i = 0; i < BLOCK; i++) message[last + i] ^= mask[i];
-    if (padded <= SMALL_MESSAGE) {
-      return aesHere("cbc", this.rawKey, ZERO_IV, message).slice(last, last + BLOCK);
+    for (let i = 0; i < BLOCK; i++) rest[final + i] ^= mask[i];
+    if (rest.length <= SMALL_MESSAGE) {
+      return aesHere("cbc", this.rawKey, iv, rest).slice(final, final + BLOCK);
     }
-    const out = await crypto.subtle.encrypt({ name: "AES-CBC", iv: ZERO_IV }, this.key, message);
-    return new Uint8Array(out.slice(last, last + BLOCK));
+    const out = await crypto.subtle.encrypt({ name: "AES-CBC", iv }, this.key, rest);
+    return new Uint8Array(out.slice(final, final + BLOCK));
   }
 }
 
