@@ -58,10 +58,7 @@ let sinceCollection = 0;
  */
 export function noteTransientBytes(bytes: number): void {
   sinceCollection += bytes;
-  if (sinceCollection < 16 * 1024 * 1024) return;
-  sinceCollection = 0;
-  collect?.();
-  mallocTrim?.();
+  if (sinceCollection >= 16 * 1024 * 1024) releaseMemoryNow();
 }
 
 /** Collects garbage and trims glibc's arenas now (between phases of a run). */

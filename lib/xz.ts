@@ -145,7 +145,8 @@ function runCoder(
     // count it, so waiting for the garbage collector would let it pile up.
     const settle = (error: Error | null) => {
       settled = true;
-      coder.bufferHandler = undefined;
+      // a no-op, not undefined: the addon calls whatever is there without checking
+      coder.bufferHandler = () => {};
       try {
         coder.resetUnderlying();
       } catch { /* already released */ }
