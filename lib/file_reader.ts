@@ -77,10 +77,14 @@ export class FileReader {
   /** Yields the file's blocks (fresh arrays), hashing them. */
   async *blocks(): AsyncGenerator<Uint8Array> {
     while (true) {
-      const buffer = new Uint8Array(BLOCK_SIZE);
+      // No larger than what is left of the file as opened: a file of a few KiB does not
+      // cost a cleared 1 MiB buffer. Whatever a file that grew meanwhile has beyond that
+      // is not read; finish() refuses the file all the same.
+      const left = Math.max(this.version.size - this.bytesRead, 0);
+      const buffer = new Uint8Array(Math.min(BLOCK_SIZE, left));
       const n = await readFull(this.file, buffer);
       if (n === 0) break;
-      const block = n === BLOCK_SIZE ? buffer : buffer.slice(0, n);
+      const block = n === buffer.length ? buffer : buffer.subarray(0, n);
       this.hasher.update(block);
       this.bytesRead += n;
       yield block;

@@ -1,0 +1,66 @@
+/** FileReader on real files: block sizes, digests, files that change while they are read. */
+import { assertEquals, assertRejects } from "./assert.ts";
+import { BLOCK_SIZE } from "../lib/block.ts";
+import { digestOf } from "../lib/digest.ts";
+import { FileChangedError, FileReader } from "../lib/file_reader.ts";
+import { concatBytes } from "../lib/xz.ts";
+import { pseudoRandom } from "./tree.ts";
+
+async function inTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "spare-reader-" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("a file is read in 1 MiB blocks, the last one short, and hashes to its digest", async () => {
+  await inTempDir(async (dir) => {
+    const sizes = [0, 1, 4096, BLOCK_SIZE - 1, BLOCK_SIZE, BLOCK_SIZE + 1, 2 * BLOCK_SIZE + 5];
+    for (const size of sizes) {
+      const data = pseudoRandom(size, size + 1);
+      const path = `${dir}/${size}`;
+      await Deno.writeFile(path, data);
+      const reader = await FileReader.open(path);
+      try {
+        const blocks: number[] = [];
+        const read: Uint8Array[] = [];
+        for await (const block of reader.blocks()) {
+          blocks.push(block.length);
+          read.push(block);
+        }
+        const expected: number[] = [];
+        for (let at = 0; at < size; at += BLOCK_SIZE) {
+          expected.push(Math.min(BLOCK_SIZE, size - at));
+        }
+        assertEquals(blocks, expected, `${size} bytes`);
+        assertEquals(
+          await digestOf(Uint8Array.from(read.flatMap((b) => [...b]))),
+          await digestOf(data),
+        );
+        assertEquals(await reader.finish(), await digestOf(data), `${size} bytes`);
+      } finally {
+        reader.close();
+      }
+    }
+  });
+});
+
+Deno.test("a file that grows or shrinks after it was opened is refused, not read short", async () => {
+  await inTempDir(async (dir) => {
+    for (const [size, change] of [[0, 10], [4096, 10], [BLOCK_SIZE + 100, 10], [4096, -10]]) {
+      const path = `${dir}/${size}${change}`;
+      await Deno.writeFile(path, pseudoRandom(size, 9));
+      const reader = await FileReader.open(path);
+      try {
+        if (change > 0) await Deno.writeFile(path, pseudoRandom(change, 10), { append: true });
+        else await Deno.truncate(path, size + change);
+        for await (const _ of reader.blocks()) { /* read it all */ }
+        await assertRejects(() => reader.finish(), FileChangedError);
+      } finally {
+        reader.close();
+      }
+    }
+  });
+});
