@@ -52,55 +52,37 @@ function sleep(ms: number): Promise<void> {
 }
 
 /**
- * Reads a response body into one array, allocated once when its length is known (the
- * SDK's collector keeps every piece until the end, then copies them together). Rejects
- * when the stream fails, closes before its end, or `signal` aborts.
+ * Reads a response body of `length` bytes into one array allocated up front (the SDK's
+ * collector keeps every piece until the end, then copies them together). Rejects when the
+ * stream fails, brings more than `length` bytes, closes before its end, or `signal` aborts.
  */
-function readBody(
-  body: Readable,
-  length: number | undefined,
-  signal: AbortSignal,
-): Promise<Uint8Array> {
+function readBody(body: Readable, length: number, signal: AbortSignal): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
-    const whole = length === undefined ? undefined : new Uint8Array(length);
-    const pieces: Uint8Array[] = [];
+    const whole = new Uint8Array(length);
     let received = 0;
     let settled = false;
-    const settle = (error: unknown, bytes?: Uint8Array) => {
+    const settle = (error: unknown) => {
       if (settled) return;
       settled = true;
       signal.removeEventListener("abort", onAbort);
-      if (error === undefined) return resolve(bytes!);
+      if (error === undefined) return resolve(whole.subarray(0, received));
       body.destroy();
       reject(error);
     };
     const onAbort = () => settle(signal.reason ?? new Error("aborted"));
     signal.addEventListener("abort", onAbort, { once: true });
     body.on("data", (piece: Uint8Array) => {
-      if (!whole) pieces.push(piece);
-      else if (received + piece.length > whole.length) {
+      if (received + piece.length > length) {
         return settle(new TruncatedBodyError(`more than the ${length} bytes announced`));
-      } else whole.set(piece, received);
+      }
+      whole.set(piece, received);
       received += piece.length;
     });
-    body.once("end", () => {
-      if (!whole) settle(undefined, concatPieces(pieces, received));
-      else settle(undefined, received === whole.length ? whole : whole.subarray(0, received));
-    });
+    body.once("end", () => settle(undefined));
     body.once("error", (err) => settle(err));
     body.once("close", () => settle(new TruncatedBodyError("the connection closed early")));
     if (signal.aborted) onAbort();
   });
-}
-
-function concatPieces(pieces: Uint8Array[], length: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const piece of pieces) {
-    out.set(piece, at);
-    at += piece.length;
-  }
-  return out;
 }
 
 /** An S3 bucket's objects, addressed by key; every call names its operation in errors. */
@@ -275,7 +257,7 @@ export class ObjectStore {
       if (!response.Body) throw new TruncatedBodyError("no body");
       let bytes: Uint8Array;
       try {
-        bytes = response.Body instanceof Readable
+        bytes = response.Body instanceof Readable && response.ContentLength !== undefined
           ? await readBody(response.Body, response.ContentLength, abortSignal)
           : await response.Body.transformToByteArray();
       } catch (err) {

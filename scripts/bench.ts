@@ -1117,9 +1117,9 @@ async function main(): Promise<number> {
         baseDetail,
       ),
       ratio("verify / (xz -d + raw GET of stored bytes)", verify.row.wall / restoreBase, 1.5),
-      ...["restore", "verify"].map((name): Target => ({
+      ...([["restore", restore], ["verify", verify]] as const).map(([name, run]): Target => ({
         name: `${name} / (xz -d + raw GET of the stored objects, per request)`,
-        value: (name === "restore" ? restore : verify).row.wall / (xzd.wall + getStored.wall),
+        value: run.row.wall / (xzd.wall + getStored.wall),
         digits: 2,
         limit: "—",
         met: undefined,
