@@ -15,7 +15,7 @@ import { ObjectStore } from "./s3.ts";
 import { SNAPSHOT_PREFIX, ulidTime } from "./snapshot.ts";
 import { readSnapshot, resolveSnapshot, snapshotNames } from "./snapshots.ts";
 import { verifyBucket } from "./verify.ts";
-import { DEFAULT_LEVEL, lzmaAddon } from "./xz.ts";
+import { chooseCodec, codecDescription, DEFAULT_LEVEL } from "./xz.ts";
 import { resolve } from "node:path";
 
 /**
@@ -143,7 +143,7 @@ export async function main(args: string[]): Promise<number> {
     }
     if (flags.version) {
       print(`spare ${VERSION} (deno ${Deno.version.deno}, bucket format ${FORMAT_VERSION})`);
-      print(lzmaAddon().description);
+      print(`xz codec: ${await codecDescription()}`);
       return ExitCode.ok;
     }
     if (positionals.length === 0) throw new UsageError("no command given");
@@ -151,6 +151,8 @@ export async function main(args: string[]): Promise<number> {
     const command = positionals[0] as Command;
     if (!COMMANDS.includes(command)) throw new UsageError(`unknown command: ${positionals[0]}`);
     log = new Log({ verbose: flags.verbose, quiet: flags.quiet });
+    const { fallbackReason } = await chooseCodec();
+    if (fallbackReason) log.detail(`using lzma-native: ${fallbackReason}`);
     return await run(command, flags, log);
   } catch (err) {
     if (err instanceof UsageError) {

@@ -6,9 +6,8 @@
  *   deno task compile                      every target
  *   deno task compile x86_64-unknown-linux-gnu
  *
- * First it runs `deno task build-lzma`, so that the executable for this machine's platform
- * carries lzma-native built at -O2; the others carry the prebuilt (unoptimized) addon
- * unless build-lzma ran on a machine of their platform into the same node_modules.
+ * The executables use the system's liblzma through FFI and carry lzma-native's prebuilt
+ * addon as the fallback (see lib/xz.ts).
  */
 
 /** The platforms we ship. */
@@ -63,17 +62,6 @@ async function compile(target: string): Promise<boolean> {
   return false;
 }
 
-/** Builds the optimized lzma-native addon for this platform; false when it could not. */
-async function buildLzma(): Promise<boolean> {
-  const status = await new Deno.Command(Deno.execPath(), {
-    args: ["task", "--quiet", "build-lzma"],
-    cwd: ROOT,
-    stdout: "inherit",
-    stderr: "inherit",
-  }).spawn().status;
-  return status.success;
-}
-
 if (import.meta.main) {
   const targets = Deno.args.length ? Deno.args : TARGETS;
   for (const target of targets) {
@@ -81,12 +69,6 @@ if (import.meta.main) {
       console.error(`error: unknown target ${target}; one of ${TARGETS.join(", ")}`);
       Deno.exit(2);
     }
-  }
-  if (!(await buildLzma())) {
-    console.error(
-      "warning: lzma-native could not be built here: the executables carry its prebuilt addon, " +
-        "whose liblzma compresses about 2× slower",
-    );
   }
   await Deno.mkdir(`${ROOT}dist`, { recursive: true });
   let failed = 0;

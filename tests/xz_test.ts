@@ -6,13 +6,10 @@ import {
   crc64,
   decompress,
   dictionarySize,
-  lzmaAddon,
-  optimizedAddonPath,
   readStoredXz,
   storedXz,
 } from "../lib/xz.ts";
 import { pseudoRandom } from "./tree.ts";
-import { createRequire } from "node:module";
 
 async function xzCommand(args: string[], input: Uint8Array): Promise<Uint8Array> {
   const child = new Deno.Command("xz", { args, stdin: "piped", stdout: "piped", stderr: "piped" })
@@ -139,28 +136,4 @@ Deno.test("liblzma reads concatenated streams, and refuses truncated streams and
     await decompress(bad).catch(() => failed = true);
     assert(failed, `${what}: refused`);
   }
-});
-
-Deno.test("node-gyp-build prefers the addon build-lzma installs, for this platform only", async () => {
-  const addon = lzmaAddon();
-  const nodeGypBuild = createRequire(`${addon.packageDir}/index.js`)("node-gyp-build") as {
-    path(dir: string): string;
-  };
-  const dir = await Deno.makeTempDir({ prefix: "spare-addon-" });
-  try {
-    const ours = optimizedAddonPath(dir);
-    const platformDir = ours.slice(0, ours.lastIndexOf("/"));
-    const other = Deno.build.os === "linux" ? "darwin-x64" : "linux-x64";
-    for (const folder of [platformDir, `${dir}/prebuilds/${other}`]) {
-      await Deno.mkdir(folder, { recursive: true });
-      await Deno.writeFile(`${folder}/node.napi.node`, new Uint8Array());
-    }
-    assertEquals(nodeGypBuild.path(dir), `${platformDir}/node.napi.node`);
-    await Deno.writeFile(ours, new Uint8Array());
-    assertEquals(nodeGypBuild.path(dir), ours);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-  assert(/^liblzma 5\.\d+\.\d+ \(lzma-native /.test(addon.description), addon.description);
-  assertEquals(addon.optimized, addon.path === optimizedAddonPath(addon.packageDir));
 });

@@ -1,0 +1,165 @@
+/**
+ * Both LZMA codecs, the system's liblzma through FFI and the lzma-native fallback: every
+ * kind of block goes through each, each reads what the other writes, xz and Python's lzma
+ * read what the FFI codec writes, and damaged streams fail (never hang).
+ */
+import { assert, assertEquals } from "./assert.ts";
+import { loadSystemCodec, outputSizeHint } from "../lib/xz_ffi.ts";
+import { loadNativeCodec } from "../lib/xz_native.ts";
+import type { XzCodec } from "../lib/xz_types.ts";
+import { BLOCK_SIZE } from "../lib/block.ts";
+import { pseudoRandom } from "./tree.ts";
+
+const codecs: XzCodec[] = [loadSystemCodec(), await loadNativeCodec()];
+
+/** Runs `cmd args` with `input` on stdin and returns its stdout. */
+async function pipeThrough(cmd: string, args: string[], input: Uint8Array): Promise<Uint8Array> {
+  const child = new Deno.Command(cmd, { args, stdin: "piped", stdout: "piped", stderr: "piped" })
+    .spawn();
+  const outputDone = child.output();
+  const writer = child.stdin.getWriter();
+  await writer.write(input);
+  await writer.close();
+  const output = await outputDone;
+  if (!output.success) {
+    throw new Error(`${cmd}: ${new TextDecoder().decode(output.stderr)}`);
+  }
+  return output.stdout;
+}
+
+const PYTHON_DECOMPRESS =
+  "import lzma, sys; sys.stdout.buffer.write(lzma.decompress(sys.stdin.buffer.read()))";
+
+function text(length: number, seed = 1): Uint8Array {
+  const words = ["alpha", "beta", "gamma", "delta", "server", "backup", "log", "the", "of"];
+  const out = new Uint8Array(length);
+  let x = seed;
+  let pos = 0;
+  while (pos < length) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    const word = `${words[x % words.length]}${x % 7 === 0 ? "\n" : " "}`;
+    for (let i = 0; i < word.length && pos < length; i++) out[pos++] = word.charCodeAt(i);
+  }
+  return out;
+}
+
+/** Every kind of block: text, incompressible, empty, exactly one block, one byte over. */
+const BLOCKS: [string, Uint8Array][] = [
+  ["text", text(200_000)],
+  ["incompressible", pseudoRandom(300_000, 7)],
+  ["empty", new Uint8Array(0)],
+  ["one byte", Uint8Array.of(42)],
+  ["exactly one block", text(BLOCK_SIZE, 2)],
+  ["one byte over a block", text(BLOCK_SIZE + 1, 3)],
+  ["a small file", text(1500, 4)],
+];
+
+/** Fails the test instead of hanging when `promise` does not settle within 20 s. */
+function withinSeconds<T>(promise: Promise<T>, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer in 20 s`)), 20_000);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+for (const codec of codecs) {
+  const other = codecs.find((c) => c !== codec)!;
+  Deno.test(`${codec.name} codec: every kind of block round-trips, and the other codec reads it`, async () => {
+    for (const [kind, data] of BLOCKS) {
+      const xz = await codec.compress(data, 6);
+      assertEquals(await codec.decompress(xz), data, `${kind}: own round trip`);
+      assertEquals(await other.decompress(xz), data, `${kind}: read by ${other.name}`);
+      assertEquals(await codec.decompress(await other.compress(data, 6)), data, kind);
+      if (kind === "incompressible") {
+        assert(xz.length < data.length + 200, `stored uncompressed by liblzma: ${xz.length}`);
+      }
+    }
+  });
+
+  Deno.test(`${codec.name} codec: damaged, truncated or foreign input fails with a message`, async () => {
+    const data = text(300_000, 5);
+    const xz = await codec.compress(data, 6);
+    const damaged = xz.slice();
+    damaged[xz.length >> 1] ^= 0x55;
+    const cases: [string, Uint8Array][] = [
+      ["truncated", xz.subarray(0, xz.length - 13)],
+      ["cut in the middle", xz.subarray(0, xz.length >> 1)],
+      ["a damaged byte", damaged],
+      ["trailing bytes", Uint8Array.of(...xz, 1, 2, 3, 4)],
+      ["not xz", text(1000)],
+      ["empty", new Uint8Array(0)],
+    ];
+    for (const [what, bad] of cases) {
+      const error = await withinSeconds(codec.decompress(bad), what).then(
+        () => undefined,
+        (err) => err,
+      );
+      assert(error instanceof Error && error.message.length > 0, `${what}: refused`);
+      assert(!/no answer/.test(error.message), `${what}: ${error.message}`);
+    }
+  });
+
+  Deno.test(`${codec.name} codec: sizes stay within 1% of the other codec's, level by level`, async () => {
+    const data = text(BLOCK_SIZE, 9);
+    for (const level of [0, 6, 9]) {
+      const [mine, theirs] = [await codec.compress(data, level), await other.compress(data, level)];
+      assert(
+        Math.abs(mine.length - theirs.length) <= theirs.length / 100,
+        `level ${level}: ${mine.length} against ${theirs.length}`,
+      );
+    }
+  });
+}
+
+Deno.test("xz and Python's lzma read what the FFI codec writes", async () => {
+  const system = codecs[0];
+  for (const [kind, data] of BLOCKS) {
+    const xz = await system.compress(data, 6);
+    assertEquals(await pipeThrough("xz", ["-dc"], xz), data, `${kind}: xz -d`);
+    assertEquals(
+      await pipeThrough("python3", ["-c", PYTHON_DECOMPRESS], xz),
+      data,
+      `${kind}: Python's lzma`,
+    );
+  }
+});
+
+Deno.test("the FFI codec reads xz's and Python's streams, concatenated and padded too", async () => {
+  const system = codecs[0];
+  const data = text(400_000, 11);
+  const fromXz = await pipeThrough("xz", ["-9e", "-c"], data);
+  assertEquals(await system.decompress(fromXz), data);
+  const fromPython = await pipeThrough(
+    "python3",
+    ["-c", "import lzma, sys; sys.stdout.buffer.write(lzma.compress(sys.stdin.buffer.read()))"],
+    data,
+  );
+  assertEquals(await system.decompress(fromPython), data);
+  const both = Uint8Array.of(...fromXz, 0, 0, 0, 0, ...fromPython);
+  const twice = new Uint8Array(data.length * 2);
+  twice.set(data);
+  twice.set(data, data.length);
+  assertEquals(await system.decompress(both), twice);
+});
+
+Deno.test("the output size hint: exact for one stream, a guess for anything odd", async () => {
+  const system = codecs[0];
+  const data = text(123_456, 12);
+  const xz = await system.compress(data, 6);
+  assertEquals(outputSizeHint(xz), data.length + 1);
+  const lied = xz.slice();
+  lied[lied.length - 1] = 0;
+  assertEquals(outputSizeHint(lied), Math.max(xz.length * 4, 65536));
+  assertEquals(outputSizeHint(new Uint8Array(3)), 65536);
+});
+
+Deno.test("a missing system liblzma is an error the facade turns into the fallback", () => {
+  let message = "";
+  try {
+    loadSystemCodec(["/nonexistent/liblzma.so.5"]);
+  } catch (err) {
+    message = String(err);
+  }
+  assert(message.includes("/nonexistent/liblzma.so.5"), message);
+});
