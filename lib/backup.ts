@@ -7,7 +7,7 @@ import type { Bucket, BucketListing } from "./bucket.ts";
 import { SpareError } from "./errors.ts";
 import { FileChangedError, FileReader } from "./file_reader.ts";
 import { type Inventory, type ScannedPath, scanTree } from "./inventory.ts";
-import { forEachConcurrent } from "./limit.ts";
+import { forEachConcurrent, Semaphore } from "./limit.ts";
 import { releaseMemoryNow } from "./memory.ts";
 import { hostName } from "./lock.ts";
 import type { Log } from "./log.ts";
@@ -31,7 +31,7 @@ export interface CreateOptions {
   force?: boolean;
   keep?: number;
   rehash?: boolean;
-  /** Files read and uploaded at once. */
+  /** Files read and uploaded at once (of them, at most 4 larger than 64 KiB). */
   fileConcurrency?: number;
   signal?: AbortSignal;
   onProgress?: (progress: CreateProgress) => void;
@@ -58,6 +58,19 @@ export interface CreateResult extends CreateProgress {
 }
 
 const READ_ATTEMPTS = 3;
+
+/** Files backed up at once. */
+const FILES_AT_ONCE = 32;
+/** Files larger than SMALL_FILE backed up at once. */
+const LARGE_FILES_AT_ONCE = 4;
+/**
+ * The snapshot is compressed at most at this level: it is written anew by every run, and
+ * for 20,000 files (5 MiB of JSON) level 6 took 1.8 s against 0.3 s at level 1, for 17 %
+ * less of a snapshot that is a few percent of the bucket.
+ */
+const SNAPSHOT_LEVEL = 1;
+/** Files up to this size are small. */
+const SMALL_FILE = 64 * 1024;
 
 /** The identity of a backup: host, path and the path's inode. */
 export function identityOf(root: string, rootInode: number): string {
@@ -122,9 +135,20 @@ export async function createSnapshot(
   }
   report();
 
-  await forEachConcurrent(work, options.fileConcurrency ?? 4, async (scanned) => {
-    signal?.throwIfAborted();
+  const largeFiles = new Semaphore(LARGE_FILES_AT_ONCE);
+  await forEachConcurrent(work, options.fileConcurrency ?? FILES_AT_ONCE, async (scanned) => {
     const entry = scanned.entry as FileEntry;
+    // Small files are many and wait mostly on the server; large ones hold up to a block
+    // each in memory, and keep the compressors busy with four at once.
+    const releaseLarge = entry.size > SMALL_FILE ? await largeFiles.acquire() : undefined;
+    try {
+      await backupOne(scanned, entry);
+    } finally {
+      releaseLarge?.();
+    }
+  });
+  async function backupOne(scanned: ScannedPath, entry: FileEntry): Promise<void> {
+    signal?.throwIfAborted();
     const unchanged = !options.rehash &&
       reusableDigest(scanned, previous, previousTime, previousStoredDigest);
     if (unchanged) {
@@ -155,7 +179,7 @@ export async function createSnapshot(
     progress.filesDone++;
     progress.bytesDone += entry.size;
     report();
-  });
+  }
   signal?.throwIfAborted();
 
   // The upload phase's garbage goes before the snapshot is built and compressed, which is
@@ -164,7 +188,12 @@ export async function createSnapshot(
   const snapshot = buildSnapshot(inventory, files, dropped, identity);
   const snapshotName = newSnapshotPrefix(snapshotNames);
   const body = encodeSnapshot(snapshot);
-  progress.bytesStored += await bucket.writePrefix(snapshotName, splitBlocks(body), codec, signal);
+  progress.bytesStored += await bucket.writePrefix(
+    snapshotName,
+    splitBlocks(body),
+    codec.atLevel(Math.min(codec.level, SNAPSHOT_LEVEL)),
+    signal,
+  );
 
   const kept = [...snapshotNames, snapshotName].slice(-Math.max(1, options.keep ?? 1));
   const keptData = new Map<string, SnapshotData>([[snapshotName, snapshot]]);

@@ -40,6 +40,11 @@ export class BlockCodec {
     return new BlockCodec(await AesSiv.importKey(key), level, new Semaphore(jobs));
   }
 
+  /** The same key and compressors, compressing at `level`. */
+  atLevel(level: number): BlockCodec {
+    return level === this.level ? this : new BlockCodec(this.siv, level, this.compressors);
+  }
+
   /** Blocks compressed at once (--jobs). */
   get jobs(): number {
     return this.compressors.size;

@@ -290,8 +290,16 @@ export class ObjectStore {
     });
   }
 
-  /** Lists every object under `prefix`, following continuation tokens. */
-  async *list(bucket: string, prefix?: string, maxKeys?: number): AsyncGenerator<ObjectInfo> {
+  /**
+   * Lists every object under `prefix` (after the key `startAfter`, when given), following
+   * continuation tokens.
+   */
+  async *list(
+    bucket: string,
+    prefix?: string,
+    maxKeys?: number,
+    startAfter?: string,
+  ): AsyncGenerator<ObjectInfo> {
     let token: string | undefined;
     do {
       const page = await this.call("ListObjectsV2", bucket, (abortSignal) =>
@@ -301,6 +309,7 @@ export class ObjectStore {
             Prefix: prefix,
             ContinuationToken: token,
             MaxKeys: maxKeys,
+            StartAfter: token ? undefined : startAfter,
           }),
           { abortSignal },
         ));
