@@ -3,6 +3,7 @@
  * for systems without a usable liblzma.so.5 / liblzma.5.dylib. Loaded only when used.
  */
 import { Buffer } from "node:buffer";
+import { nativeCodecLoaded } from "./memory.ts";
 import { concatBytes } from "./xz_stored.ts";
 import { dictionarySize, PRESET_DICT_POW2, type XzCodec } from "./xz_types.ts";
 
@@ -118,6 +119,7 @@ function runCoder(
 export async function loadNativeCodec(): Promise<XzCodec> {
   const lzma = ((await import("lzma-native")) as { default: LzmaNative }).default;
   const NativeStream = (lzma as unknown as { Stream: new () => NativeCoder }).Stream;
+  nativeCodecLoaded();
   return {
     name: "native",
     description: `lzma-native (fallback: prebuilt addon, liblzma ${lzma.versionString()})`,
