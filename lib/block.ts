@@ -2,7 +2,7 @@
  * The block codec: a block's stored bytes are the AES-SIV seal of its .xz compression,
  * keyed by SHA-512(password), with the associated data `[b"", nonce]` (FORMAT.md).
  */
-import { BlockAuthError, ExitCode, SpareError } from "./errors.ts";
+import { BlockAuthError, BlockDecompressError } from "./errors.ts";
 import { Semaphore } from "./limit.ts";
 import { noteTransientBytes } from "./memory.ts";
 import { AesSiv } from "./siv.ts";
@@ -73,9 +73,8 @@ export class BlockCodec {
       noteTransientBytes(sealed.length + plaintext.length);
       return plaintext;
     } catch (err) {
-      throw new SpareError(`the block ${key} does not decompress: ${err}`, ExitCode.failure, {
-        cause: err,
-      });
+      const reason = err instanceof Error ? err.message : String(err);
+      throw new BlockDecompressError(key, reason, { cause: err });
     }
   }
 

@@ -157,27 +157,34 @@ export class Bucket {
   }
 
   /**
-   * Every object of the bucket, listed in 18 key ranges at once: keys below "0", one range
-   * per first hex digit (the content prefixes), and keys above "f" (snapshots, strays). A
-   * bucket of 20,000 files takes 20 pages; one after the other they took seconds.
+   * Every object of the bucket, listed in 19 key ranges at once: one per first hex digit
+   * (the content prefixes), and the gaps around them: keys below "0", between "9" and "a"
+   * (upper case, "_"), and above "f" (snapshots, strays). A bucket of 20,000 files takes
+   * 20 pages; one after the other they took seconds.
    */
   private async listEverything(): Promise<ObjectInfo[]> {
     const { store, name } = this;
+    /**
+     * Keys after those starting with `after` (U+10FFFF is the largest character: after
+     * "f\u{10FFFF}" come only keys that start with "g" or later, or that start with "f"
+     * and are listed by the "f" range) and starting below `below`; small pages, as a gap
+     * usually holds nothing and its last page reads into the next range.
+     */
+    async function* gap(after: string | undefined, below: string | undefined) {
+      const startAfter = after === undefined ? undefined : `${after}\u{10FFFF}`;
+      const pageSize = below === undefined ? undefined : 100;
+      for await (const object of store.list(name, undefined, pageSize, startAfter)) {
+        if (after !== undefined && object.key.startsWith(after)) continue;
+        if (below !== undefined && object.key.charCodeAt(0) >= below.charCodeAt(0)) return;
+        yield object;
+      }
+    }
     const ranges: AsyncIterable<ObjectInfo>[] = [
-      (async function* () {
-        for await (const object of store.list(name)) {
-          if (object.key.charCodeAt(0) >= 0x30) return; // "0": the next range's
-          yield object;
-        }
-      })(),
-      ...[..."0123456789abcdef"].map((digit) => store.list(name, digit)),
-      (async function* () {
-        // U+10FFFF is the largest character: after it come only keys that do not start
-        // with "f" (those the "f" range lists)
-        for await (const object of store.list(name, undefined, undefined, "f\u{10FFFF}")) {
-          if (!object.key.startsWith("f")) yield object;
-        }
-      })(),
+      gap(undefined, "0"),
+      ...[..."0123456789"].map((digit) => store.list(name, digit)),
+      gap("9", "a"),
+      ...[..."abcdef"].map((digit) => store.list(name, digit)),
+      gap("f", undefined),
     ];
     const lists = await Promise.all(ranges.map(async (range) => {
       const objects: ObjectInfo[] = [];

@@ -38,6 +38,14 @@ export class BlockAuthError extends SpareError {
   }
 }
 
+/** A block that authenticates but whose .xz stream does not decompress (damaged before sealing). */
+export class BlockDecompressError extends SpareError {
+  constructor(readonly key: string, reason: string, options?: ErrorOptions) {
+    super(`the block ${key} does not decompress: ${reason}`, ExitCode.failure, options);
+    this.name = "BlockDecompressError";
+  }
+}
+
 /** The run was interrupted by SIGINT or SIGTERM. */
 export class InterruptedError extends SpareError {
   constructor(readonly signal: "SIGINT" | "SIGTERM") {

@@ -6,7 +6,7 @@
 import fs from "node:fs";
 import type { BlockCodec } from "./block.ts";
 import type { Bucket, BucketListing } from "./bucket.ts";
-import { BlockAuthError, SpareError } from "./errors.ts";
+import { BlockAuthError, BlockDecompressError, SpareError } from "./errors.ts";
 import { forEachConcurrent } from "./limit.ts";
 import type { Log } from "./log.ts";
 import { Owners } from "./owners.ts";
@@ -175,7 +175,7 @@ export async function restoreSnapshot(
         progress.bytesDownloaded += block.length;
       }, signal);
     } catch (err) {
-      if (err instanceof BlockAuthError) {
+      if (err instanceof BlockAuthError || err instanceof BlockDecompressError) {
         throw new SpareError(
           `cannot restore ${filePaths.join(", ")}: ${err.message}`,
           err.exitCode,

@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "./assert.ts";
 import { BLOCK_SIZE, BlockCodec } from "../lib/block.ts";
-import { Bucket, READ_AHEAD_BLOCKS } from "../lib/bucket.ts";
+import { blockKey, Bucket, READ_AHEAD_BLOCKS } from "../lib/bucket.ts";
 import { SpareError } from "../lib/errors.ts";
 import { ObjectStore } from "../lib/s3.ts";
 import { concatBytes } from "../lib/xz.ts";
@@ -102,6 +102,31 @@ Deno.test({
     assertEquals(await keys(s, name), all);
     await s.deleteMany(name, all);
     assertEquals(await keys(s, name), []);
+    s.close();
+  },
+});
+
+Deno.test({
+  name: "the listing in key ranges sees every key once: hex digits and the gaps around them",
+  ...options,
+  fn: async () => {
+    const s = store();
+    const name = freshBucketName("ranges");
+    await s.createBucket(name);
+    const nonce = "0123456789abcdef0123456789abcdef";
+    const digest = (first: string) => first + "5".repeat(63);
+    const blocks = [..."0123456789abcdef"].map((c, i) => blockKey(digest(c), 1 + i % 2, nonce));
+    blocks.push(blockKey("snapshot_01HZZZZZZZZZZZZZZZZZZZZZZZ", 1, nonce));
+    blocks.push(blockKey("Upper_case", 1, nonce), blockKey("_under", 1, nonce));
+    const strays = ["-stray", "0stray", "f", "f-stray", "f\u00e9", "f\u{10FFFF}x", "g", "z", "~x"];
+    strays.push("\u00e9t\u00e9", "\u{1F600}", "9", "9\u{10FFFF}", ":x", "A", "Z_stray", "`x");
+    const body = new Uint8Array(1);
+    await Promise.all([...blocks, ...strays].map((k) => s.put(name, k, body)));
+    const listing = await new Bucket(s, name).listing();
+    const listed = [...listing.prefixes.values()].flatMap((p) => p.blocks.map((b) => b.key));
+    assertEquals(listed.sort(), [...blocks].sort());
+    assertEquals([...listing.strays].sort(), [...strays].sort());
+    await s.deleteMany(name, [...blocks, ...strays]);
     s.close();
   },
 });
