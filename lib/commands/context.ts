@@ -3,6 +3,7 @@
  * SPARE_* fallbacks, the operator's output, and a connection to the bucket.
  */
 import { parseArgs } from "node:util";
+import { BlockCodec } from "../block.ts";
 import { Bucket } from "../bucket.ts";
 import { Settings } from "../config.ts";
 import type { Log } from "../log.ts";
@@ -123,4 +124,12 @@ export function openConnection(
 /** A progress line on stderr for this command (drawn only on a terminal). */
 export function progressLine(context: CommandContext): ProgressLine {
   return ProgressLine.forTerminal(context.command, context.log, Boolean(context.flags.quiet));
+}
+
+/**
+ * The block codec of this run: the key derived from --password the way the bucket's
+ * snapshots were written, with --level and --jobs.
+ */
+export function openCodec(context: CommandContext, _bucket: Bucket): Promise<BlockCodec> {
+  return BlockCodec.fromPassword(context.password!, context.level, context.jobs);
 }

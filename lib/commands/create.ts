@@ -1,10 +1,9 @@
 /** `create`: back up --path into the bucket as a new snapshot, then prune. */
 import { createSnapshot } from "../backup.ts";
-import { BlockCodec } from "../block.ts";
 import { ExitCode, SpareError } from "../errors.ts";
 import { withLock } from "../lock.ts";
 import { reuseCompressorMemory } from "../memory.ts";
-import { type Command, progressLine } from "./context.ts";
+import { type Command, openCodec, progressLine } from "./context.ts";
 
 /** `spare create`. */
 export const createCommand: Command = {
@@ -19,7 +18,7 @@ export const createCommand: Command = {
     reuseCompressorMemory();
     const progress = progressLine(context);
     try {
-      const codec = await BlockCodec.fromPassword(context.password!, context.level, context.jobs);
+      const codec = await openCodec(context, bucket);
       await bucket.ensure();
       const result = await withLock(
         bucket,

@@ -1,9 +1,8 @@
 /** `restore`: rebuild one snapshot (default the latest) into an empty --path. */
-import { BlockCodec } from "../block.ts";
 import { withLock } from "../lock.ts";
 import { prepareTarget, restoreSnapshot } from "../restore.ts";
 import { readSnapshot, resolveSnapshot } from "../snapshots.ts";
-import { type Command, FILES_READ_AT_ONCE, progressLine } from "./context.ts";
+import { type Command, FILES_READ_AT_ONCE, openCodec, progressLine } from "./context.ts";
 
 /** `spare restore`. */
 export const restoreCommand: Command = {
@@ -16,7 +15,7 @@ export const restoreCommand: Command = {
     const target = context.path!;
     const progress = progressLine(context);
     try {
-      const codec = await BlockCodec.fromPassword(context.password!, context.level, context.jobs);
+      const codec = await openCodec(context, bucket);
       await bucket.checkMarker();
       const result = await withLock(bucket, "restore", log, async (signal) => {
         const listing = await bucket.listing();

@@ -1,9 +1,8 @@
 /** `snapshots`: list the bucket's snapshots, oldest first. */
-import { BlockCodec } from "../block.ts";
 import { ExitCode } from "../errors.ts";
 import { SNAPSHOT_PREFIX, ulidTime } from "../snapshot.ts";
 import { readSnapshot, snapshotNames } from "../snapshots.ts";
-import type { Command } from "./context.ts";
+import { type Command, openCodec } from "./context.ts";
 
 /** `spare snapshots`. */
 export const snapshotsCommand: Command = {
@@ -12,7 +11,7 @@ export const snapshotsCommand: Command = {
   defaultJobs: 0,
   async run(context) {
     const { bucket } = context.connect();
-    const codec = await BlockCodec.fromPassword(context.password!, context.level, context.jobs);
+    const codec = await openCodec(context, bucket);
     await bucket.checkMarker();
     const listing = await bucket.listing();
     const rows = [];

@@ -1,9 +1,8 @@
 /** `verify` (alias `validate`): download and check every snapshot's contents. */
-import { BlockCodec } from "../block.ts";
 import { ExitCode } from "../errors.ts";
 import { withLock } from "../lock.ts";
 import { verifyBucket } from "../verify.ts";
-import { type Command, FILES_READ_AT_ONCE, progressLine } from "./context.ts";
+import { type Command, FILES_READ_AT_ONCE, openCodec, progressLine } from "./context.ts";
 
 /** `spare verify`. */
 export const verifyCommand: Command = {
@@ -14,7 +13,7 @@ export const verifyCommand: Command = {
     const { bucket } = context.connect();
     const progress = progressLine(context);
     try {
-      const codec = await BlockCodec.fromPassword(context.password!, context.level, context.jobs);
+      const codec = await openCodec(context, bucket);
       await bucket.checkMarker();
       const result = await withLock(bucket, "verify", context.log, async (signal) => {
         const listing = await bucket.listing();
