@@ -4,6 +4,7 @@
  * writes) or a stream decoder. The calls that take time run on a thread of their own
  * (`nonblocking`), so that `--jobs N` keeps N cores busy.
  */
+import { concatBytes } from "./xz_stored.ts";
 import { dictionarySize, type XzCodec } from "./xz_types.ts";
 
 const SYMBOLS = {
@@ -159,7 +160,7 @@ function systemCodec(lib: Liblzma, description: string): XzCodec {
     // liblzma held the addresses of `input` and the pieces until here
     view.setBigUint64(0, 0n, littleEndian);
     view.setBigUint64(24, 0n, littleEndian);
-    return joinPieces(pieces);
+    return concatBytes(pieces);
   }
 
   /**
@@ -219,18 +220,6 @@ function systemCodec(lib: Liblzma, description: string): XzCodec {
 
 /** Encoders kept between blocks: one per job is what --jobs up to 4 needs. */
 const MAX_IDLE_ENCODERS = 4;
-
-/** Joins decoded pieces; one piece is returned as it is. */
-function joinPieces(pieces: Uint8Array[]): Uint8Array {
-  if (pieces.length === 1) return pieces[0];
-  const out = new Uint8Array(pieces.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const p of pieces) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
-}
 
 /** Hints above this are not believed (the decoder grows its output as it goes). */
 const MAX_HINT = 64 << 20;

@@ -9,23 +9,9 @@ import { loadNativeCodec } from "../lib/xz_native.ts";
 import type { XzCodec } from "../lib/xz_types.ts";
 import { BLOCK_SIZE } from "../lib/block.ts";
 import { pseudoRandom } from "./tree.ts";
+import { pipeThrough } from "./pipe.ts";
 
 const codecs: XzCodec[] = [loadSystemCodec(), await loadNativeCodec()];
-
-/** Runs `cmd args` with `input` on stdin and returns its stdout. */
-async function pipeThrough(cmd: string, args: string[], input: Uint8Array): Promise<Uint8Array> {
-  const child = new Deno.Command(cmd, { args, stdin: "piped", stdout: "piped", stderr: "piped" })
-    .spawn();
-  const outputDone = child.output();
-  const writer = child.stdin.getWriter();
-  await writer.write(input);
-  await writer.close();
-  const output = await outputDone;
-  if (!output.success) {
-    throw new Error(`${cmd}: ${new TextDecoder().decode(output.stderr)}`);
-  }
-  return output.stdout;
-}
 
 const PYTHON_DECOMPRESS =
   "import lzma, sys; sys.stdout.buffer.write(lzma.decompress(sys.stdin.buffer.read()))";

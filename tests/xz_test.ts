@@ -10,20 +10,10 @@ import {
   storedXz,
 } from "../lib/xz.ts";
 import { pseudoRandom } from "./tree.ts";
+import { pipeThrough } from "./pipe.ts";
 
-async function xzCommand(args: string[], input: Uint8Array): Promise<Uint8Array> {
-  const child = new Deno.Command("xz", { args, stdin: "piped", stdout: "piped", stderr: "piped" })
-    .spawn();
-  // Read while writing: xz writes its output as it goes, and a full pipe would block both.
-  const outputDone = child.output();
-  const writer = child.stdin.getWriter();
-  await writer.write(input);
-  await writer.close();
-  const output = await outputDone;
-  if (!output.success) {
-    throw new Error(`xz ${args.join(" ")}: ${new TextDecoder().decode(output.stderr)}`);
-  }
-  return output.stdout;
+function xzCommand(args: string[], input: Uint8Array): Promise<Uint8Array> {
+  return pipeThrough("xz", args, input);
 }
 
 Deno.test("CRC-32 and CRC-64 match the .xz reference values", () => {
