@@ -1,5 +1,5 @@
 /**
- * `deno task bench [--quick] [--dir DIR] [--no-memory] [--yardsticks] [--old-big]`: spare
+ * `deno task bench [--quick] [--dir DIR] [--no-memory] [--parts LIST] [--yardsticks] [--old-big]`: spare
  * measured side by side with spare 0.4.0 (issue 12).
  *
  * 1. Builds a deterministic tree under DIR (default `.bench/` in the repository, which is
@@ -60,11 +60,13 @@ const PASSWORD = "bench password";
 /** The environment variable naming the script that runs spare 0.4.0. */
 const OLD_VARIABLE = "SPARE_040";
 
-const USAGE = `deno task bench [--quick] [--dir DIR] [--no-memory] [--yardsticks] [--old-big]
+const USAGE =
+  `deno task bench [--quick] [--dir DIR] [--no-memory] [--parts LIST] [--yardsticks] [--old-big]
 
   --quick       small data (20 MiB file, 200 text files; 100 MiB, 2,000 small files)
   --dir DIR     work directory for the generated data (default .bench/ in the repository)
-  --no-memory   leave out the 1 GiB file and the 20,000 small files
+  --no-memory   leave out the 1 GiB file and the 20,000 small files (--parts tree)
+  --parts LIST  which runs, of tree,big,many (default all): the tree, the 1 GiB file, the small files
   --yardsticks  also measure xz, b2sum and raw PUT/GET of the same data
   --old-big     also run spare 0.4.0 on the 1 GiB file (several minutes)
 
@@ -92,6 +94,7 @@ async function main(): Promise<number> {
         quick: { type: "boolean" },
         dir: { type: "string" },
         "no-memory": { type: "boolean" },
+        parts: { type: "string" },
         yardsticks: { type: "boolean" },
         "old-big": { type: "boolean" },
         help: { type: "boolean", short: "h" },
@@ -149,7 +152,17 @@ async function main(): Promise<number> {
   const many = manyPlan(sizes);
   const treeMiB = tree.reduce((n, f) => n + f.size, 0) / MIB;
   const manyMiB = many.reduce((n, f) => n + f.size, 0) / MIB;
-  const withMemory = !flags["no-memory"];
+  const parts = new Set(
+    (flags.parts ?? (flags["no-memory"] ? "tree" : "tree,big,many")).split(",").map((p) =>
+      p.trim()
+    ),
+  );
+  for (const part of parts) {
+    if (!["tree", "big", "many"].includes(part)) {
+      console.error(`error: unknown part ${part}\n\n${USAGE}`);
+      return 2;
+    }
+  }
 
   log(`starting the S3 server; data in ${dataDir}`);
   const serverPromise = startS3Server({ log: (m) => log(`s3: ${m}`), signal: abort.signal });
@@ -158,11 +171,9 @@ async function main(): Promise<number> {
   let store: ObjectStore | undefined;
   try {
     await Deno.mkdir(dataDir, { recursive: true });
-    await ensureData(treeDir, tree, abort.signal, log);
-    if (withMemory) {
-      await ensureData(memoryDir, memory, abort.signal, log);
-      await ensureData(manyDir, many, abort.signal, log);
-    }
+    if (parts.has("tree")) await ensureData(treeDir, tree, abort.signal, log);
+    if (parts.has("big")) await ensureData(memoryDir, memory, abort.signal, log);
+    if (parts.has("many")) await ensureData(manyDir, many, abort.signal, log);
     server = await serverPromise;
     checkAbort();
     const s3 = server;
@@ -255,46 +266,52 @@ async function main(): Promise<number> {
       return r;
     };
 
-    const mainBucket = bucketName("main");
-    const oldMain = bucketName("old-main");
-    const create = await spareRun("create", ["create"], mainBucket, treeDir);
-    const oldCreate = await oldRun("create", "create", oldMain, treeDir);
-    const createRow = row("create", create.run, treeMiB, oldCreate);
-    const jobs0 = await spareRun(
-      "create --jobs 0",
-      ["create", "--jobs", "0"],
-      bucketName("j0"),
-      treeDir,
-    );
-    const jobs0Row = row("create --jobs 0 (0.4.0: its only create)", jobs0.run, treeMiB, oldCreate);
-    const unchanged = await spareRun("create-unchanged", ["create"], mainBucket, treeDir);
-    const unchangedRow = row("create, unchanged tree", unchanged.run, treeMiB);
-    unchangedRow.note = `${unchanged.json.filesReused} of ${unchanged.json.filesTotal} reused`;
+    let createRow: Row | undefined;
+    let jobs0Row: Row | undefined;
+    let restoreRow: Row | undefined;
+    let verifyRow: Row | undefined;
+    if (parts.has("tree")) {
+      const mainBucket = bucketName("main");
+      const oldMain = bucketName("old-main");
+      const create = await spareRun("create", ["create"], mainBucket, treeDir);
+      const oldCreate = await oldRun("create", "create", oldMain, treeDir);
+      createRow = row("create", create.run, treeMiB, oldCreate);
+      const jobs0 = await spareRun(
+        "create --jobs 0",
+        ["create", "--jobs", "0"],
+        bucketName("j0"),
+        treeDir,
+      );
+      jobs0Row = row("create --jobs 0 (0.4.0: its only create)", jobs0.run, treeMiB, oldCreate);
+      const unchanged = await spareRun("create-unchanged", ["create"], mainBucket, treeDir);
+      const unchangedRow = row("create, unchanged tree", unchanged.run, treeMiB);
+      unchangedRow.note = `${unchanged.json.filesReused} of ${unchanged.json.filesTotal} reused`;
 
-    await emptyDir(restoreDir);
-    const restore = await spareRun("restore", ["restore"], mainBucket, restoreDir);
-    await checkRestore(restoreDir, "spare");
-    let oldRestore: Run | undefined;
-    if (oldScript) {
       await emptyDir(restoreDir);
-      oldRestore = await oldRun("restore", "restore", oldMain, restoreDir);
-      await checkRestore(restoreDir, "spare 0.4.0");
+      const restore = await spareRun("restore", ["restore"], mainBucket, restoreDir);
+      await checkRestore(restoreDir, "spare");
+      let oldRestore: Run | undefined;
+      if (oldScript) {
+        await emptyDir(restoreDir);
+        oldRestore = await oldRun("restore", "restore", oldMain, restoreDir);
+        await checkRestore(restoreDir, "spare 0.4.0");
+      }
+      await Deno.remove(restoreDir, { recursive: true });
+      restoreRow = row("restore", restore.run, treeMiB, oldRestore);
+      const verify = await spareRun("verify", ["verify"], mainBucket, treeDir);
+      verifyRow = row(
+        "verify (0.4.0: validate)",
+        verify.run,
+        treeMiB,
+        await oldRun("validate", "validate", oldMain, treeDir),
+      );
     }
-    await Deno.remove(restoreDir, { recursive: true });
-    const restoreRow = row("restore", restore.run, treeMiB, oldRestore);
-    const verify = await spareRun("verify", ["verify"], mainBucket, treeDir);
-    const verifyRow = row(
-      "verify (0.4.0: validate)",
-      verify.run,
-      treeMiB,
-      await oldRun("validate", "validate", oldMain, treeDir),
-    );
 
     let bigRow: Row | undefined;
     let manyRow: Row | undefined;
     let manyAgainRow: Row | undefined;
     const manyName = `${sizes.manyFiles.toLocaleString("en-US")} files of 1–4 KiB`;
-    if (withMemory) {
+    if (parts.has("big")) {
       const bigBucket = bucketName("big");
       const big = await spareRun("1 GiB", ["create"], bigBucket, memoryDir);
       const oldBig = flags["old-big"]
@@ -306,6 +323,8 @@ async function main(): Promise<number> {
         sizes.memoryBytes / MIB,
         oldBig,
       );
+    }
+    if (parts.has("many")) {
       const manyBucket = bucketName("many");
       const oldMany = bucketName("old-many");
       const manyFirst = await spareRun("many", ["create"], manyBucket, manyDir);
@@ -352,7 +371,9 @@ async function main(): Promise<number> {
         r?.old ? `; 0.4.0: ${fmt(r.old.anonMiB, 1)} / ${fmt(r.old.rssMiB, 1)}` : ""
       }`,
     });
-    const storedRatio = oldCreate?.stored ? create.run.stored! / oldCreate.stored : undefined;
+    const storedRatio = createRow?.old?.stored
+      ? createRow.stored! / createRow.old.stored
+      : undefined;
     const targets: Target[] = [
       vs("create time", createRow, 0.6),
       vs("create --jobs 0 time", jobs0Row, 0.35),
@@ -380,7 +401,7 @@ async function main(): Promise<number> {
         digits: 3,
         limit: "≤ 1.01",
         met: storedRatio === undefined ? undefined : storedRatio <= 1.01,
-        detail: `${fmtBytes(create.run.stored)} against ${fmtBytes(oldCreate?.stored)}`,
+        detail: `${fmtBytes(createRow?.stored)} against ${fmtBytes(createRow?.old?.stored)}`,
       },
     ];
 
@@ -392,7 +413,7 @@ async function main(): Promise<number> {
       } at the end.`,
       `Data: ${tree.length} files, ${treeMiB.toFixed(1)} MiB (${prettySize(sizes.mixedBytes)} ` +
       `half random, half text; ${sizes.textFiles} text files of 1–50 KiB)` +
-      (withMemory
+      (parts.has("big") || parts.has("many")
         ? `; one ${prettySize(sizes.memoryBytes)} file; ${manyName} (${manyMiB.toFixed(1)} MiB)`
         : "") +
       `. spare 0.4.0: ${

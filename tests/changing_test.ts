@@ -115,7 +115,8 @@ Deno.test({
     for (let i = 0; i < 8; i++) {
       await Deno.writeFile(`${src}/a${i}.bin`, pseudoRandom(1_000_000, i + 1));
     }
-    await Deno.writeTextFile(`${src}/z-last.txt`, "read last, removed before that\n");
+    // larger than 64 KiB: it queues behind the other large files (small ones start at once)
+    await Deno.writeFile(`${src}/z-last.txt`, pseudoRandom(100_000, 99));
     const proxy = FaultProxy.start(env.SPARE_ENDPOINT);
     proxy.rules.delayMs = 30; // uploads of the first files take a while
     const child = spareCommand(["create", "--path", src], {
