@@ -140,6 +140,25 @@ Deno.test("the output size hint: exact for one stream, a guess for anything odd"
   assertEquals(outputSizeHint(new Uint8Array(3)), 65536);
 });
 
+Deno.test("the FFI codec keeps its buffers alive while liblzma uses them, garbage collection or not", async () => {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--quiet",
+      "--allow-ffi",
+      "--allow-read",
+      "--v8-flags=--expose-gc",
+      new URL("./xz_gc_stress.ts", import.meta.url).pathname,
+      "10",
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stderr = new TextDecoder().decode(output.stderr);
+  assert(output.success, stderr);
+  assertEquals(new TextDecoder().decode(output.stdout).trim(), "0", "failed round trips");
+});
+
 Deno.test("a missing system liblzma is an error the facade turns into the fallback", () => {
   let message = "";
   try {
