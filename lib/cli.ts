@@ -41,7 +41,7 @@ export const USAGE =
 Usage:
   spare create    --bucket B --password P --path DIR [--skip REGEX]... [--force] [--keep N]
                   [--level 0-9] [--jobs N] [--rehash]
-  spare restore   --bucket B --password P --path DIR [--snapshot ID|latest]
+  spare restore   --bucket B --password P --path DIR [--snapshot ID|latest] [--resume]
   spare verify    --bucket B --password P          (alias: validate; downloads everything)
   spare snapshots --bucket B --password P
   spare lock      --bucket B
@@ -71,6 +71,8 @@ create:
                           are unchanged since the previous snapshot
 restore:
   --snapshot ID|latest    which snapshot to restore (default latest)
+  --resume                complete an interrupted restore in --path: files that already hold
+                          their content are kept, the rest is restored
 
 Output:
   --verbose               list each path as it is uploaded or restored

@@ -3,6 +3,7 @@
  * `identity`, stored as UTF-8 JSON under the prefix `snapshot_<ULID>`.
  */
 import { SpareError } from "./errors.ts";
+import { checkEntries, type RefusedEntry } from "./snapshot_check.ts";
 
 /** Fields every entry has. */
 interface EntryBase {
@@ -47,6 +48,8 @@ export interface SnapshotData {
   files: Record<string, string[]>;
   structure: Record<string, Entry>;
   identity: string;
+  /** Entries left out when the snapshot was decoded, because they failed a check. */
+  refused?: RefusedEntry[];
 }
 
 /** Prefix names of snapshots start with this. */
@@ -98,7 +101,10 @@ export function encodeSnapshot(snapshot: SnapshotData): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(ordered));
 }
 
-/** Parses and checks snapshot metadata; damaged JSON is a SpareError naming the snapshot. */
+/**
+ * Parses snapshot metadata; damaged JSON is a SpareError naming the snapshot. Every entry is
+ * checked (lib/snapshot_check.ts): those that fail are left out and listed in `refused`.
+ */
 export function decodeSnapshot(bytes: Uint8Array, name: string): SnapshotData {
   let parsed: unknown;
   try {
@@ -106,28 +112,16 @@ export function decodeSnapshot(bytes: Uint8Array, name: string): SnapshotData {
   } catch (err) {
     throw new SpareError(`snapshot ${name} is damaged: its metadata is not valid JSON (${err})`);
   }
-  const data = parsed as Partial<SnapshotData> | null;
+  const isObject = (value: unknown): value is Record<string, unknown> =>
+    typeof value === "object" && value !== null && !Array.isArray(value);
   if (
-    !data || typeof data !== "object" || typeof data.files !== "object" || !data.files ||
-    typeof data.structure !== "object" || !data.structure || typeof data.identity !== "string"
+    !isObject(parsed) || !isObject(parsed.files) || !isObject(parsed.structure) ||
+    typeof parsed.identity !== "string"
   ) {
     throw new SpareError(`snapshot ${name} is damaged: files, structure or identity is missing`);
   }
-  for (const [digest, paths] of Object.entries(data.files)) {
-    if (!Array.isArray(paths) || paths.some((p) => typeof p !== "string")) {
-      throw new SpareError(
-        `snapshot ${name} is damaged: the paths of ${digest} are not a list of names`,
-      );
-    }
-  }
-  for (const [path, entry] of Object.entries(data.structure)) {
-    if (
-      !entry || typeof entry !== "object" || !["file", "directory", "symlink"].includes(entry.type)
-    ) {
-      throw new SpareError(`snapshot ${name} is damaged: the entry of ${path} has no known type`);
-    }
-  }
-  return data as SnapshotData;
+  const { files, structure, refused } = checkEntries(parsed.files, parsed.structure);
+  return { files, structure, identity: parsed.identity, refused };
 }
 
 /** Digest of each path in `files`, inverted. */

@@ -30,6 +30,7 @@ export const OPTIONS = {
   jobs: { type: "string" },
   rehash: { type: "boolean" },
   snapshot: { type: "string" },
+  resume: { type: "boolean" },
   verbose: { type: "boolean" },
   quiet: { type: "boolean" },
   json: { type: "boolean" },
