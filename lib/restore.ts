@@ -123,10 +123,8 @@ export async function restoreSnapshot(
   const implied = impliedDirectories(structure);
   if (implied.length > 0) {
     log.warn(
-      `the snapshot lists entries under ${
-        nameList(implied)
-      } but does not describe it (0.4.0 records what lies below a skipped directory): ` +
-        `created with mode 0700`,
+      `the snapshot lists entries below directories it does not describe (0.4.0 records what ` +
+        `lies below a skipped directory); created with mode 0700: ${nameList(implied)}`,
     );
   }
   const directories = [...paths.filter((p) => structure[p].type === "directory"), ...implied]

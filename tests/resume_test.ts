@@ -12,6 +12,7 @@ import {
   spare,
   spareCommand,
   spareExpect,
+  waitFor,
 } from "./cli.ts";
 import { FaultProxy } from "./fault_proxy.ts";
 import { describeTree, hardlinkGroups, pseudoRandom, TempDirs } from "./tree.ts";
@@ -37,14 +38,6 @@ async function makeSource(dirs: TempDirs): Promise<string> {
   await Deno.symlink("docs/0.txt", `${src}/link`);
   await Deno.chmod(`${src}/docs/deep`, 0o750);
   return src;
-}
-
-async function waitFor(what: string, condition: () => boolean, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 /**
