@@ -117,9 +117,9 @@ async function notEmptyMessage(
   const partial = temporaries.length > 0
     ? ` and ${temporaries.length} partly written file(s) under ${TEMPORARY_PREFIX}* names`
     : "";
-  return `${start}: it holds an incomplete restore of snapshot ${snapshotId}: ` +
-    `${missing.length} of its ${paths.length} paths are missing (${nameList(missing)})` +
-    `${partial}; run the same restore with --resume to complete it`;
+  return `${start}: ${missing.length} of the ${paths.length} paths of snapshot ${snapshotId} ` +
+    `are missing from it (${nameList(missing)})${partial}; if it holds an interrupted restore ` +
+    `of that snapshot, run the same restore with --resume to complete it`;
 }
 
 /** Temporary files of an earlier restore in the snapshot's directories (absolute paths). */

@@ -64,7 +64,7 @@ async function assertNothingWrong(target: string, src: string) {
 /** A plain re-run refuses, names a missing file and says --resume; --resume completes. */
 async function resumeAndCompare(env: CliEnv, target: string, src: string, kept: number) {
   const again = await spareExpect(1, ["restore", "--path", target], env);
-  assertStringIncludes(again.stderr, "incomplete restore of snapshot");
+  assertStringIncludes(again.stderr, "are missing from it");
   assertStringIncludes(again.stderr, "big.bin");
   assertStringIncludes(again.stderr, "--resume");
   const resumed = await spareExpect(0, ["restore", "--path", target, "--resume", "--json"], env);
