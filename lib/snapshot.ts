@@ -50,6 +50,11 @@ export interface SnapshotData {
   identity: string;
   /** Entries left out when the snapshot was decoded, because they failed a check. */
   refused?: RefusedEntry[];
+  /**
+   * Every key of `files` as stored, including those of refused entries: pruning keeps their
+   * contents, so that a snapshot that cannot be restored in full loses nothing more.
+   */
+  listedDigests?: string[];
 }
 
 /** Prefix names of snapshots start with this. */
@@ -120,8 +125,8 @@ export function decodeSnapshot(bytes: Uint8Array, name: string): SnapshotData {
   ) {
     throw new SpareError(`snapshot ${name} is damaged: files, structure or identity is missing`);
   }
-  const { files, structure, refused } = checkEntries(parsed.files, parsed.structure);
-  return { files, structure, identity: parsed.identity, refused };
+  const checked = checkEntries(parsed.files, parsed.structure);
+  return { ...checked, identity: parsed.identity };
 }
 
 /** Digest of each path in `files`, inverted. */

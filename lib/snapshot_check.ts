@@ -17,6 +17,8 @@ export interface CheckedEntries {
   files: Record<string, string[]>;
   structure: Record<string, Entry>;
   refused: RefusedEntry[];
+  /** Every key of `files`, refused or not: pruning keeps what they name. */
+  listedDigests: string[];
 }
 
 const S_IFMT = 0o170000;
@@ -170,7 +172,7 @@ export function checkEntries(
       else delete files[digest];
     }
   }
-  return { files, structure, refused };
+  return { files, structure, refused, listedDigests: Object.keys(rawFiles) };
 }
 
 /**

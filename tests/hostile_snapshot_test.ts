@@ -5,7 +5,7 @@
 import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
 import { cliEnv, type CliResult, hasServer, spare, spareExpect } from "./cli.ts";
 import { entry, SnapshotBuilder, writeSnapshot } from "./snapshot_writer.ts";
-import { describeTree, TempDirs } from "./tree.ts";
+import { describeTree, openBucket, TempDirs } from "./tree.ts";
 
 const options = { ignore: !hasServer, sanitizeResources: false, sanitizeOps: false };
 
@@ -184,6 +184,31 @@ Deno.test({
     );
     assertEquals(await outsideOf(parent), before);
     await spareExpect(0, ["verify"], env);
+    await dirs.removeAll();
+  },
+});
+
+Deno.test({
+  name: "create --keep keeps the contents of a kept snapshot's refused entries (nothing more lost)",
+  ...options,
+  fn: async () => {
+    const dirs = new TempDirs();
+    const env = cliEnv("keeprefused");
+    const b = new SnapshotBuilder();
+    await b.file("fine.txt", "fine\n");
+    await b.file("../refused.txt", "precious, though refused\n");
+    const refusedDigest = Object.keys(b.files)[1];
+    await writeSnapshot(env, b);
+    const src = await dirs.make();
+    await Deno.writeTextFile(`${src}/new.txt`, "new\n");
+    await spareExpect(0, ["create", "--path", src, "--force", "--keep", "2"], env);
+    const { bucket, close } = openBucket(env);
+    try {
+      const listing = await bucket.listing();
+      assert(listing.prefixes.get(refusedDigest)?.complete, "the refused entry's content is kept");
+    } finally {
+      close();
+    }
     await dirs.removeAll();
   },
 });
