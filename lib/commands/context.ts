@@ -1,0 +1,135 @@
+/**
+ * What every command gets from the command line: the parsed flags, the settings with their
+ * SPARE_* fallbacks, the operator's output, and a connection to the bucket.
+ */
+import { parseArgs } from "node:util";
+import { BlockCodec } from "../block.ts";
+import { Bucket } from "../bucket.ts";
+import { Settings } from "../config.ts";
+import type { Log } from "../log.ts";
+import { ProgressLine } from "../progress.ts";
+import { ObjectStore } from "../s3.ts";
+
+/** Every option of every command (node:util parseArgs). */
+export const OPTIONS = {
+  endpoint: { type: "string" },
+  "access-key": { type: "string" },
+  "secret-key": { type: "string" },
+  "secret-key-file": { type: "string" },
+  region: { type: "string" },
+  timeout: { type: "string" },
+  password: { type: "string" },
+  "password-file": { type: "string" },
+  bucket: { type: "string" },
+  path: { type: "string" },
+  skip: { type: "string", multiple: true },
+  exclude: { type: "string", multiple: true },
+  force: { type: "boolean" },
+  keep: { type: "string" },
+  level: { type: "string" },
+  jobs: { type: "string" },
+  rehash: { type: "boolean" },
+  snapshot: { type: "string" },
+  verbose: { type: "boolean" },
+  quiet: { type: "boolean" },
+  json: { type: "boolean" },
+  debug: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+  version: { type: "boolean" },
+} as const;
+
+/** Parses a command line into flags and positionals (throws on unknown options). */
+export function parseCommandLine(args: string[]) {
+  return parseArgs({ args, options: OPTIONS, allowPositionals: true, strict: true });
+}
+
+/** The parsed flags. */
+export type Flags = ReturnType<typeof parseCommandLine>["values"];
+
+/**
+ * Files restore and verify read at once: small files cost a request each, so many overlap;
+ * memory stays bounded by the bucket's read-ahead budget, not by this number.
+ */
+export const FILES_READ_AT_ONCE = 16;
+
+/** Everything checked before the first request, plus the run's output. */
+export interface CommandContext {
+  /** The command as typed (`validate` stays `validate`). */
+  command: string;
+  /** The positional arguments after the command. */
+  args: string[];
+  flags: Flags;
+  settings: Settings;
+  log: Log;
+  bucketName: string;
+  /** Present for commands that need the password. */
+  password?: string;
+  /** --path, resolved, for commands that take it. */
+  path?: string;
+  /** --level (0-9). */
+  level: number;
+  /** --jobs, resolved (0 became the number of cores). */
+  jobs: number;
+  /** --timeout in seconds. */
+  timeoutSeconds: number;
+  /** --keep: snapshots kept by create. */
+  keep: number;
+  /** --skip/--exclude patterns, compiled; undefined when none were given. */
+  skip?: (relativePath: string) => boolean;
+  /** Writes one line to stdout. */
+  print(text: string): void;
+  /** With --json: prints the result as one JSON object, with duration and warnings. */
+  emit(result: Record<string, unknown>): void;
+  /**
+   * The S3 connection and bucket (requires endpoint and keys); opened on the first call,
+   * after the command's own checks, and closed when the command ends.
+   */
+  connect(): Connection;
+}
+
+/** One command of the CLI: what it needs checked up front, and what it does. */
+export interface Command {
+  /** Needs --password. */
+  needsPassword: boolean;
+  /** Takes --path: the tree to back up, or the directory to restore into. */
+  takesPath: boolean;
+  /** --jobs when not given: 1 for one core, 0 for every core. */
+  defaultJobs: number;
+  /** Runs the command; returns the exit code. */
+  run(context: CommandContext): Promise<number>;
+}
+
+/** The S3 connection and bucket of a run. */
+export interface Connection {
+  store: ObjectStore;
+  bucket: Bucket;
+}
+
+/** Opens the connection the settings describe (requires endpoint and keys). */
+export function openConnection(
+  settings: Settings,
+  bucketName: string,
+  timeoutSeconds: number,
+): Connection {
+  const store = new ObjectStore({
+    endpoint: settings.require("endpoint"),
+    accessKey: settings.require("accessKey"),
+    secretKey: settings.require("secretKey"),
+    region: settings.get("region"),
+    requestTimeoutMs: timeoutSeconds * 1000,
+  });
+  return { store, bucket: new Bucket(store, bucketName) };
+}
+
+/** A progress line on stderr for this command (drawn only on a terminal). */
+export function progressLine(context: CommandContext): ProgressLine {
+  return ProgressLine.forTerminal(context.command, context.log, Boolean(context.flags.quiet));
+}
+
+/**
+ * The block codec of this run: the key derived from --password the way the bucket's
+ * snapshots were written, with --level and --jobs.
+ */
+export function openCodec(context: CommandContext, _bucket: Bucket): Promise<BlockCodec> {
+  return BlockCodec.fromPassword(context.password!, context.level, context.jobs);
+}

@@ -1,0 +1,59 @@
+/** `create`: back up --path into the bucket as a new snapshot, then prune. */
+import { createSnapshot } from "../backup.ts";
+import { ExitCode, SpareError } from "../errors.ts";
+import { withLock } from "../lock.ts";
+import { reuseCompressorMemory } from "../memory.ts";
+import { type Command, openCodec, progressLine } from "./context.ts";
+
+/** `spare create`. */
+export const createCommand: Command = {
+  needsPassword: true,
+  takesPath: true,
+  defaultJobs: 1,
+  async run(context) {
+    const { flags, log } = context;
+    const root = context.path!;
+    await checkSourceDirectory(root);
+    const { bucket } = context.connect();
+    reuseCompressorMemory();
+    const progress = progressLine(context);
+    try {
+      const codec = await openCodec(context, bucket);
+      await bucket.ensure();
+      const result = await withLock(
+        bucket,
+        "create",
+        log,
+        (signal) =>
+          createSnapshot(bucket, codec, log, {
+            root,
+            skip: context.skip,
+            force: flags.force,
+            keep: context.keep,
+            rehash: flags.rehash,
+            signal,
+            onProgress: (p) => progress.update(p),
+          }),
+      );
+      for (const missed of result.missed) log.error(`not backed up: ${missed}`);
+      const code = result.missed.length ? ExitCode.warnings : ExitCode.ok;
+      context.emit({ result: code === ExitCode.ok ? "ok" : "incomplete", ...result });
+      return code;
+    } finally {
+      progress.clear();
+    }
+  },
+};
+
+async function checkSourceDirectory(path: string): Promise<void> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(path);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) throw new SpareError(`--path ${path} does not exist`);
+    throw new SpareError(
+      `--path ${path} cannot be read: ${err instanceof Error ? err.message : err}`,
+    );
+  }
+  if (!info.isDirectory) throw new SpareError(`--path ${path} is not a directory`);
+}
