@@ -17,9 +17,8 @@
  *    directory's modes unchanged.
  * Prints one line per tree; exits 1 when any tree differs.
  */
-import { BlockCodec } from "../lib/block.ts";
 import { ObjectStore } from "../lib/s3.ts";
-import { concatBytes } from "../lib/xz.ts";
+import { rawSnapshot } from "../tests/tree.ts";
 import {
   buildTree,
   changeTree,
@@ -178,13 +177,7 @@ async function runOurs(args: string[], bucket: Bucket040): Promise<void> {
 
 /** The paths of the symlinks in our snapshot's own `symlinks` field (not shown to 0.4.0). */
 async function linksOutsideStructure(bucket: Bucket040): Promise<string[]> {
-  const codec = await BlockCodec.fromPassword(bucket.password);
-  const blocks: Uint8Array[] = [];
-  for await (const { key } of store.list(bucket.bucket, "snapshot_")) {
-    const sealed = await store.get(bucket.bucket, key);
-    blocks.push(await codec.open(sealed, key.split("-").at(-1)!, key));
-  }
-  const raw = JSON.parse(new TextDecoder().decode(concatBytes(blocks)));
+  const raw = await rawSnapshot(store, bucket.bucket, bucket.password);
   return Object.keys(raw.symlinks ?? {}).sort();
 }
 

@@ -5,6 +5,7 @@
  */
 import fs from "node:fs";
 import { digestOf } from "../lib/digest.ts";
+import { walkTree } from "./tree.ts";
 
 /** 2021-01-01T00:00:00Z in seconds: entry n of a tree gets this mtime plus n seconds. */
 const EPOCH_S = 1_609_459_200;
@@ -270,35 +271,25 @@ export function changeTree(spec: TreeSpec, tree: TreeBuilder): boolean {
 export async function describeTree(root: string): Promise<TreeDescription> {
   const entries: Record<string, DescribedEntry> = {};
   const byInode = new Map<number, string[]>();
-  async function walk(dir: string, rel: string) {
-    const names: string[] = [];
-    for await (const item of Deno.readDir(dir)) names.push(item.name);
-    names.sort();
-    for (const name of names) {
-      const path = rel ? `${rel}/${name}` : name;
-      const abs = `${dir}/${name}`;
-      const info = await Deno.lstat(abs);
-      const base = {
-        mode: ((info.mode ?? 0) & 0o7777).toString(8).padStart(4, "0"),
-        mtime_ns: info.mtime!.getTime() * 1_000_000,
-      };
-      if (info.isSymlink) {
-        const text = await Deno.readLink(abs);
-        const link = text === root || text.startsWith(`${root}/`)
-          ? `$ROOT${text.slice(root.length)}`
-          : text;
-        entries[path] = { type: "symlink", ...base, link };
-      } else if (info.isDirectory) {
-        entries[path] = { type: "directory", ...base };
-        await walk(abs, path);
-      } else {
-        const data = await Deno.readFile(abs);
-        entries[path] = { type: "file", ...base, size: data.length, blake2b: await digestOf(data) };
-        byInode.set(info.ino!, [...(byInode.get(info.ino!) ?? []), path]);
-      }
+  for await (const { path, absolute, info } of walkTree(root)) {
+    const base = {
+      mode: ((info.mode ?? 0) & 0o7777).toString(8).padStart(4, "0"),
+      mtime_ns: info.mtime!.getTime() * 1_000_000,
+    };
+    if (info.isSymlink) {
+      const text = await Deno.readLink(absolute);
+      const link = text === root || text.startsWith(`${root}/`)
+        ? `$ROOT${text.slice(root.length)}`
+        : text;
+      entries[path] = { type: "symlink", ...base, link };
+    } else if (info.isDirectory) {
+      entries[path] = { type: "directory", ...base };
+    } else {
+      const data = await Deno.readFile(absolute);
+      entries[path] = { type: "file", ...base, size: data.length, blake2b: await digestOf(data) };
+      byInode.set(info.ino!, [...(byInode.get(info.ino!) ?? []), path]);
     }
   }
-  await walk(root, "");
   const link_groups = [...byInode.values()].filter((g) => g.length > 1).map((g) => g.sort())
     .sort((a, b) => a[0] < b[0] ? -1 : 1);
   return { entries, link_groups };
