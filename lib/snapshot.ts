@@ -1,8 +1,10 @@
 /**
  * Snapshot metadata (FORMAT.md): `files` (digest → paths), `structure` (path → entry) and
- * `identity`, stored as UTF-8 JSON under the prefix `snapshot_<ULID>`.
+ * `identity`, stored as UTF-8 JSON under the prefix `snapshot_<ULID>`; ours adds `symlinks`,
+ * the links 0.4.0 cannot restore (lib/legacy_symlinks.ts), merged back into `structure` here.
  */
 import { SpareError } from "./errors.ts";
+import { splitSymlinks, SYMLINKS_FIELD } from "./legacy_symlinks.ts";
 import { checkEntries, type RefusedEntry } from "./snapshot_check.ts";
 
 /** Fields every entry has. */
@@ -96,14 +98,55 @@ export function isSnapshotPrefix(name: string): boolean {
   return name.startsWith(SNAPSHOT_PREFIX) && ULID_PATTERN.test(name.slice(SNAPSHOT_PREFIX.length));
 }
 
-/** Serializes snapshot metadata with 0.4.0's key order: files, structure, identity. */
+/**
+ * Serializes snapshot metadata with 0.4.0's key order: files, structure, identity; the
+ * symlinks 0.4.0 cannot restore go to a last field of ours, `symlinks`, when there are any.
+ */
 export function encodeSnapshot(snapshot: SnapshotData): Uint8Array {
-  const ordered = {
+  const { structure, symlinks } = splitSymlinks(snapshot.structure);
+  const ordered: Record<string, unknown> = {
     files: snapshot.files,
-    structure: snapshot.structure,
+    structure,
     identity: snapshot.identity,
   };
+  if (Object.keys(symlinks).length) ordered[SYMLINKS_FIELD] = symlinks;
   return new TextEncoder().encode(JSON.stringify(ordered));
+}
+
+/**
+ * Moves the entries of our `symlinks` field into `structure`; returns, by path, why one of
+ * them is refused (it is not a symlink, or structure has its path as well).
+ */
+function mergeSymlinks(
+  data: Record<string, unknown>,
+  structure: Record<string, unknown>,
+  name: string,
+): Map<string, string> {
+  const refused = new Map<string, string>();
+  const symlinks = data[SYMLINKS_FIELD];
+  if (symlinks === undefined) return refused;
+  if (!symlinks || typeof symlinks !== "object" || Array.isArray(symlinks)) {
+    throw new SpareError(
+      `snapshot ${name} is damaged: ${SYMLINKS_FIELD} is not a map of paths to symlinks`,
+    );
+  }
+  for (const [path, entry] of Object.entries(symlinks)) {
+    if (Object.hasOwn(structure, path)) {
+      refused.set(path, `it is both in structure and in ${SYMLINKS_FIELD}`);
+      continue;
+    }
+    if ((entry as { type?: unknown } | null)?.type !== "symlink") {
+      refused.set(path, `its entry in ${SYMLINKS_FIELD} is not a symlink`);
+    }
+    // defineProperty: a path named __proto__ stays a path.
+    Object.defineProperty(structure, path, {
+      value: entry,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  }
+  return refused;
 }
 
 /**
@@ -125,7 +168,8 @@ export function decodeSnapshot(bytes: Uint8Array, name: string): SnapshotData {
   ) {
     throw new SpareError(`snapshot ${name} is damaged: files, structure or identity is missing`);
   }
-  const checked = checkEntries(parsed.files, parsed.structure);
+  const badSymlinks = mergeSymlinks(parsed, parsed.structure, name);
+  const checked = checkEntries(parsed.files, parsed.structure, badSymlinks);
   return { ...checked, identity: parsed.identity };
 }
 

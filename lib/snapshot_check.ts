@@ -105,17 +105,19 @@ function shortJson(value: unknown): string {
 /**
  * Checks every entry of a snapshot's `files` and `structure` (as parsed from JSON): paths,
  * entry fields, digests, and that nothing lies under a file or symlink of the snapshot.
- * Returns what passed (objects without a prototype, so any path is a plain key) and what
- * was refused; never throws.
+ * `refusedAlready` names paths refused for reasons found before (with the reason). Returns
+ * what passed (objects without a prototype, so any path is a plain key) and what was
+ * refused; never throws.
  */
 export function checkEntries(
   rawFiles: Record<string, unknown>,
   rawStructure: Record<string, unknown>,
+  refusedAlready: Map<string, string> = new Map(),
 ): CheckedEntries {
   const refused: RefusedEntry[] = [];
   const structure: Record<string, Entry> = Object.create(null);
   for (const [path, raw] of Object.entries(rawStructure)) {
-    const problem = pathProblem(path) ?? entryProblem(raw);
+    const problem = refusedAlready.get(path) ?? pathProblem(path) ?? entryProblem(raw);
     if (problem) refused.push({ path, reason: problem });
     else structure[path] = raw as Entry;
   }
