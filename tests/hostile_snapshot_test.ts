@@ -63,6 +63,8 @@ Deno.test({
     await b.file("link-first/owned.txt", "through the link\n");
     await b.file("link-second/owned.txt", "through the link\n");
     b.put("link-second", entry("symlink", { target: outside, link: outside }));
+    b.symlinks["link-third"] = entry("symlink", { target: outside, link: outside });
+    await b.file("link-third/owned.txt", "through a link of our symlinks field\n");
     // Content listed for a symlink that points at a file outside, and for a directory.
     b.put(
       "sl",
@@ -112,6 +114,7 @@ Deno.test({
       ...escaping.map((p) => (p === "" || p.includes("\0") ? JSON.stringify(p) : p)),
       "link-first/owned.txt",
       "link-second/owned.txt",
+      "link-third/owned.txt",
       "sl",
       "dir-with-content",
       "f.txt/under.txt",
@@ -141,6 +144,7 @@ Deno.test({
       "f.txt",
       "link-first",
       "link-second",
+      "link-third",
       "ok.txt",
       "sl",
     ]);

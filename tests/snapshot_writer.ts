@@ -1,11 +1,13 @@
 /**
  * Writing snapshots that our `create` would never write (hostile or broken ones) into a test
- * bucket, with our own writer: contents through Bucket.writePrefix, the metadata through
- * encodeSnapshot, all sealed by BlockCodec with the test's password.
+ * bucket, with our own writer: contents and metadata through Bucket.writePrefix, sealed by
+ * BlockCodec with the test's password. The metadata is the builder's objects as JSON, in
+ * 0.4.0's key order (encodeSnapshot would sort symlinks out of entries it cannot read).
  */
 import { BLOCK_SIZE, BlockCodec } from "../lib/block.ts";
 import { digestOf } from "../lib/digest.ts";
-import { encodeSnapshot, newSnapshotPrefix, type SnapshotData } from "../lib/snapshot.ts";
+import { SYMLINKS_FIELD } from "../lib/legacy_symlinks.ts";
+import { newSnapshotPrefix } from "../lib/snapshot.ts";
 import { snapshotNames } from "../lib/snapshots.ts";
 import type { CliEnv } from "./cli.ts";
 import { openBucket } from "./tree.ts";
@@ -34,6 +36,8 @@ export function entry(
 export class SnapshotBuilder {
   readonly files: Record<string, unknown> = {};
   readonly structure: Record<string, unknown> = {};
+  /** Our `symlinks` field (entries 0.4.0 must not see), written when not empty. */
+  readonly symlinks: Record<string, unknown> = {};
   /** Contents to upload, by digest. */
   readonly contents = new Map<string, Uint8Array>();
 
@@ -83,12 +87,14 @@ export async function writeSnapshot(env: CliEnv, builder: SnapshotBuilder): Prom
       if (!listing.prefixes.has(digest)) await bucket.writePrefix(digest, blocks(bytes), codec);
     }
     const name = newSnapshotPrefix(snapshotNames(listing));
-    const snapshot = {
+    const snapshot: Record<string, unknown> = {
       files: builder.files,
       structure: builder.structure,
       identity: "test:/src:1",
-    } as unknown as SnapshotData;
-    await bucket.writePrefix(name, blocks(encodeSnapshot(snapshot)), codec);
+    };
+    if (Object.keys(builder.symlinks).length) snapshot[SYMLINKS_FIELD] = builder.symlinks;
+    const body = new TextEncoder().encode(JSON.stringify(snapshot));
+    await bucket.writePrefix(name, blocks(body), codec);
     return name.slice("snapshot_".length);
   } finally {
     close();
