@@ -303,7 +303,9 @@ export class Bucket {
             : this.readAhead.tryAcquire();
           if (!release) break;
           const block = blocks[next++];
-          const plaintext = this.requests.run(() => this.store.get(this.name, block.key))
+          const plaintext = this.requests.run(() =>
+            this.store.get(this.name, block.key, block.size)
+          )
             .then((sealed) => codec.open(sealed, block.nonce, block.key));
           plaintext.catch(() => {}); // observed when its turn comes
           pending.push({ plaintext, release });
