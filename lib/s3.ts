@@ -201,12 +201,7 @@ export class ObjectStore {
         await this.client.send(new HeadBucketCommand({ Bucket: bucket }), { abortSignal });
         return true;
       } catch (err) {
-        if (
-          httpStatus(err) === 404 || errorName(err) === "NotFound" ||
-          errorName(err) === "NoSuchBucket"
-        ) {
-          return false;
-        }
+        if (isNotFound(err)) return false;
         throw err;
       }
     });
@@ -260,9 +255,13 @@ export class ObjectStore {
   /**
    * Reads a whole object; a body shorter than its Content-Length, or (with `size`, the
    * object's size from a listing) of another length than the object has, is retried, never
-   * returned.
+   * returned. With `maxSize`, a larger object is refused unread.
    */
-  get(bucket: string, key: string, size?: number): Promise<Uint8Array> {
+  get(
+    bucket: string,
+    key: string,
+    { size, maxSize }: { size?: number; maxSize?: number } = {},
+  ): Promise<Uint8Array> {
     return this.call("GetObject", `${bucket}/${key}`, async (abortSignal) => {
       const response = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }), {
         abortSignal,
@@ -272,6 +271,13 @@ export class ObjectStore {
       if (size !== undefined && announced !== undefined && announced !== size) {
         destroyBody(response.Body);
         throw new BodyLengthError(announced, size);
+      }
+      if (maxSize !== undefined && (announced === undefined || announced > maxSize)) {
+        destroyBody(response.Body);
+        throw new SpareError(
+          `S3 GetObject ${bucket}/${key}: ${announced ?? "an unknown number of"} bytes, ` +
+            `more than the ${maxSize} such an object may have`,
+        );
       }
       let bytes: Uint8Array;
       try {
@@ -294,6 +300,20 @@ export class ObjectStore {
     });
   }
 
+  /** Reads a whole object (see `get`), or undefined when it or its bucket does not exist. */
+  async getIfExists(
+    bucket: string,
+    key: string,
+    expect: { size?: number; maxSize?: number } = {},
+  ): Promise<Uint8Array | undefined> {
+    try {
+      return await this.get(bucket, key, expect);
+    } catch (err) {
+      if (err instanceof SpareError && isNotFound(err.cause)) return undefined;
+      throw err;
+    }
+  }
+
   /** True when the key exists. */
   exists(bucket: string, key: string): Promise<boolean> {
     return this.call("HeadObject", `${bucket}/${key}`, async (abortSignal) => {
@@ -303,9 +323,7 @@ export class ObjectStore {
         });
         return true;
       } catch (err) {
-        if (
-          httpStatus(err) === 404 || errorName(err) === "NotFound" || errorName(err) === "NoSuchKey"
-        ) return false;
+        if (isNotFound(err)) return false;
         throw err;
       }
     });
@@ -410,6 +428,13 @@ function isGarbledAnswer(err: unknown): boolean {
   }
   const status = httpStatus(err);
   return status === undefined || (status >= 200 && status < 300);
+}
+
+/** A 404: no such key, or no such bucket. */
+function isNotFound(err: unknown): boolean {
+  const name = errorName(err);
+  return httpStatus(err) === 404 || name === "NotFound" || name === "NoSuchKey" ||
+    name === "NoSuchBucket";
 }
 
 function errorName(err: unknown): string | undefined {
