@@ -3,6 +3,7 @@
  * a body cut short, a Content-Length that disagrees with the body, an error status in place
  * of the answer, another object's bytes.
  */
+import { concatBytes } from "../lib/xz.ts";
 
 /** One lie, told to the responses of the requests it matches. */
 export interface HttpFault {
@@ -123,7 +124,7 @@ export class MessageReader {
         }
         parts.push(await this.exactly(size + 2));
       }
-      return { body: concat(parts), chunked: true };
+      return { body: concatBytes(parts), chunked: true };
     }
     const length = headers.get("content-length");
     if (length !== undefined) return { body: await this.exactly(Number(length)), chunked: false };
@@ -131,16 +132,6 @@ export class MessageReader {
     while (await this.fill()) { /* to the end */ }
     return { body: this.take(this.buffer.length), chunked: false };
   }
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 /** A chunked response as one with a Content-Length, so that a lie can be told about it. */
@@ -157,7 +148,7 @@ export function dechunked(message: HttpMessage): HttpMessage {
     parts.push(wire.subarray(at, at + size));
     at += size + 2;
   }
-  const body = concat(parts);
+  const body = concatBytes(parts);
   const head = message.head.replace(
     /^transfer-encoding:[^\r\n]*/im,
     `Content-Length: ${body.length}`,
@@ -183,5 +174,5 @@ export function errorResponse(status: number, code: string): Uint8Array {
 
 /** The bytes of a message: head and body. */
 export function messageBytes(head: string, body: Uint8Array): Uint8Array {
-  return concat([encodeLatin1(head), body]);
+  return concatBytes([encodeLatin1(head), body]);
 }
