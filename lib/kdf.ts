@@ -140,13 +140,6 @@ export function scryptKey(
   });
 }
 
-/** Describes settings for messages and --json: "scrypt (N=32768, r=8, p=1)" or "sha512". */
-export function describeKdf(settings: KdfSettings): string {
-  return settings.kdf === "scrypt"
-    ? `scrypt (N=${settings.N}, r=${settings.r}, p=${settings.p})`
-    : "sha512";
-}
-
 function mib(bytes: number): number {
   return Math.round(bytes / 1024 / 1024 * 10) / 10;
 }
