@@ -70,7 +70,7 @@ async function assertNothingWrongWritten(target: string, src: string): Promise<v
     present = await describeTree(target);
   } catch { /* no target at all */ }
   for (const [path, entry] of Object.entries(present)) {
-    if (entry.type !== "file" || path.includes(".spare-")) continue; // temporary names
+    if (entry.type !== "file") continue;
     if (entry.size === original[path]?.size) {
       assertEquals(entry.sha256, original[path].sha256, path);
     }
