@@ -84,6 +84,8 @@ const SMALL_REQUESTS = 24;
 
 /** One spare bucket on one S3 server. */
 export class Bucket {
+  /** Keys of the first page of a listing, beyond which the listing runs in ranges (tests lower it). */
+  firstPageKeys = 1000;
   /** Bounds concurrent PUT/GET requests of this bucket (bodies larger than SMALL_BODY). */
   readonly requests: Semaphore;
   /**
@@ -187,13 +189,16 @@ export class Bucket {
   }
 
   /**
-   * Every object of the bucket, listed in 19 key ranges at once: one per first hex digit
+   * Every object of the bucket; beyond one page, listed in 19 key ranges at once: one per first hex digit
    * (the content prefixes), and the gaps around them: keys below "0", between "9" and "a"
    * (upper case, "_"), and above "f" (snapshots, strays). A bucket of 20,000 files takes
    * 20 pages; one after the other they took seconds.
    */
   private async listEverything(): Promise<ObjectInfo[]> {
     const { store, name } = this;
+    // One page holds a small bucket whole: then one request is all it takes.
+    const first = await store.listPage(name, { maxKeys: this.firstPageKeys });
+    if (!first.next) return first.objects;
     /**
      * Keys after those starting with `after` (U+10FFFF is the largest character: after
      * "f\u{10FFFF}" come only keys that start with "g" or later, or that start with "f"

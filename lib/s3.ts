@@ -341,22 +341,34 @@ export class ObjectStore {
   ): AsyncGenerator<ObjectInfo> {
     let token: string | undefined;
     do {
-      const page = await this.call("ListObjectsV2", bucket, (abortSignal) =>
-        this.client.send(
-          new ListObjectsV2Command({
-            Bucket: bucket,
-            Prefix: prefix,
-            ContinuationToken: token,
-            MaxKeys: maxKeys,
-            StartAfter: token ? undefined : startAfter,
-          }),
-          { abortSignal },
-        ));
-      for (const object of page.Contents ?? []) {
-        if (object.Key !== undefined) yield { key: object.Key, size: object.Size ?? 0 };
-      }
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      const page = await this.listPage(bucket, { prefix, maxKeys, startAfter, token });
+      yield* page.objects;
+      token = page.next;
     } while (token);
+  }
+
+  /** One page of a listing, and the continuation token of the next one when there is more. */
+  async listPage(
+    bucket: string,
+    options: { prefix?: string; maxKeys?: number; startAfter?: string; token?: string } = {},
+  ): Promise<{ objects: ObjectInfo[]; next?: string }> {
+    const { prefix, maxKeys, startAfter, token } = options;
+    const page = await this.call("ListObjectsV2", bucket, (abortSignal) =>
+      this.client.send(
+        new ListObjectsV2Command({
+          Bucket: bucket,
+          Prefix: prefix,
+          ContinuationToken: token,
+          MaxKeys: maxKeys,
+          StartAfter: token ? undefined : startAfter,
+        }),
+        { abortSignal },
+      ));
+    const objects: ObjectInfo[] = [];
+    for (const object of page.Contents ?? []) {
+      if (object.Key !== undefined) objects.push({ key: object.Key, size: object.Size ?? 0 });
+    }
+    return { objects, next: page.IsTruncated ? page.NextContinuationToken : undefined };
   }
 
   /** Deletes one object (deleting a missing key is not an error in S3). */

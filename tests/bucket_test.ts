@@ -122,7 +122,11 @@ Deno.test({
     strays.push("\u00e9t\u00e9", "\u{1F600}", "9", "9\u{10FFFF}", ":x", "A", "Z_stray", "`x");
     const body = new Uint8Array(1);
     await Promise.all([...blocks, ...strays].map((k) => s.put(name, k, body)));
-    const listing = await new Bucket(s, name).listing();
+    const bucket = new Bucket(s, name);
+    const small = await bucket.listing(); // one page
+    bucket.firstPageKeys = 5; // more than a page: the ranges
+    const listing = await bucket.listing();
+    assertEquals(small, listing);
     const listed = [...listing.prefixes.values()].flatMap((p) => p.blocks.map((b) => b.key));
     assertEquals(listed.sort(), [...blocks].sort());
     assertEquals([...listing.strays].sort(), [...strays].sort());
