@@ -108,6 +108,7 @@ function contentBytes(tree: Record<string, TreeEntry>): number {
 
 async function restoreJson(env: CliEnv, target: string, selection: string[]) {
   const result = await spareExpect(0, ["restore", "--path", target, "--json", ...selection], env);
+  assertEquals(result.stderr, "", "restore warned");
   return JSON.parse(result.stdout) as { bytesDownloaded: number; filesDone: number };
 }
 
