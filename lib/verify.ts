@@ -1,6 +1,6 @@
 /**
  * `verify`: for every snapshot, every digest exists, opens, decompresses and hashes to its
- * name, and `files` and `structure` agree. Each digest is downloaded once. `--sample`
+ * name, and every path in `files` is in `structure`. Each digest is downloaded once. `--sample`
  * downloads a seeded random share of the digests; `--structure-only` downloads none and
  * checks from one listing that every digest has all its blocks.
  */
@@ -70,7 +70,37 @@ export async function verifyBucket(
     result.problems.push({ message: "the bucket holds no snapshot", paths: [] });
     return result;
   }
-  const { users, sizes } = await readSnapshots(bucket, codec, listing, names, result);
+  // digest → every (snapshot, path) that needs it, and its size
+  const users = new Map<string, string[]>();
+  const sizes = new Map<string, number>();
+  for (const name of names) {
+    const id = name.slice(SNAPSHOT_PREFIX.length);
+    result.snapshots.push(id);
+    let snapshot;
+    try {
+      snapshot = await readSnapshot(bucket, codec, listing, name);
+    } catch (err) {
+      if (err instanceof BlockAuthError) throw err; // wrong password: nothing else can be checked
+      result.problems.push({ snapshot: id, message: errorText(err), paths: [] });
+      continue;
+    }
+    for (const [digest, paths] of Object.entries(snapshot.files)) {
+      const missing = paths.filter((p) => snapshot.structure[p]?.type !== "file");
+      if (missing.length > 0) {
+        result.problems.push({
+          snapshot: id,
+          digest,
+          message: "paths in files are not files in structure",
+          paths: missing,
+        });
+      }
+      const entry = snapshot.structure[paths[0]];
+      if (entry?.type === "file") sizes.set(digest, entry.size);
+      const list = users.get(digest) ?? [];
+      list.push(...paths.map((p) => (names.length > 1 ? `${id}:${p}` : p)));
+      users.set(digest, list);
+    }
+  }
   result.digestsTotal = users.size;
   let chosen = [...users.keys()];
   if (options.sample && !options.structureOnly) {
@@ -125,63 +155,6 @@ export async function verifyBucket(
     );
   }
   return result;
-}
-
-/**
- * Reads every snapshot and checks that `files` and `structure` agree. Returns each digest
- * with every (snapshot, path) that needs it, and its size.
- */
-async function readSnapshots(
-  bucket: Bucket,
-  codec: BlockCodec,
-  listing: BucketListing,
-  names: string[],
-  result: VerifyResult,
-): Promise<{ users: Map<string, string[]>; sizes: Map<string, number> }> {
-  const users = new Map<string, string[]>();
-  const sizes = new Map<string, number>();
-  for (const name of names) {
-    const id = name.slice(SNAPSHOT_PREFIX.length);
-    result.snapshots.push(id);
-    let snapshot;
-    try {
-      snapshot = await readSnapshot(bucket, codec, listing, name);
-    } catch (err) {
-      if (err instanceof BlockAuthError) throw err; // wrong password: nothing else can be checked
-      result.problems.push({ snapshot: id, message: errorText(err), paths: [] });
-      continue;
-    }
-    const named = (p: string) => (names.length > 1 ? `${id}:${p}` : p);
-    const withContent = new Set<string>();
-    for (const [digest, paths] of Object.entries(snapshot.files)) {
-      const missing = paths.filter((p) => snapshot.structure[p]?.type !== "file");
-      if (missing.length > 0) {
-        result.problems.push({
-          snapshot: id,
-          digest,
-          message: "paths in files are not files in structure",
-          paths: missing,
-        });
-      }
-      const entry = snapshot.structure[paths[0]];
-      if (entry?.type === "file") sizes.set(digest, entry.size);
-      const list = users.get(digest) ?? [];
-      list.push(...paths.map(named));
-      users.set(digest, list);
-      for (const p of paths) withContent.add(p);
-    }
-    const contentless = Object.entries(snapshot.structure)
-      .filter(([p, e]) => e.type === "file" && !e.empty && e.size > 0 && !withContent.has(p))
-      .map(([p]) => named(p));
-    if (contentless.length > 0) {
-      result.problems.push({
-        snapshot: id,
-        message: "files in structure that are not empty have no content in files",
-        paths: contentless,
-      });
-    }
-  }
-  return { users, sizes };
 }
 
 /** PERCENT of `digests` (at least one), chosen at random with `seed`: the same seed, the same choice. */
