@@ -144,6 +144,7 @@ export async function main(args: string[]): Promise<number> {
     const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
     if (!command) throw new UsageError(`unknown command: ${name}`);
     checkPositionals(name, command, positionals.slice(1));
+    checkOptions(name, flags);
     log = new Log({ verbose: flags.verbose, quiet: flags.quiet });
     return await run(name, command, flags, positionals.slice(1), log);
   } catch (err) {
@@ -165,6 +166,24 @@ export async function main(args: string[]): Promise<number> {
     if (debug) console.error(err);
     else log.error("run again with --debug for details");
     return ExitCode.failure;
+  }
+}
+
+/** Options that only some commands take: given to another command, they are a usage error. */
+const ONLY_FOR: Record<string, string[]> = {
+  "keep-within": ["create"],
+  include: ["restore"],
+  sample: ["verify", "validate"],
+  seed: ["verify", "validate"],
+  "structure-only": ["verify", "validate"],
+};
+
+/** Refuses an option that `name` does not take (of those in ONLY_FOR). */
+function checkOptions(name: string, flags: CommandContext["flags"]): void {
+  for (const [option, commands] of Object.entries(ONLY_FOR)) {
+    if (flags[option as keyof typeof flags] !== undefined && !commands.includes(name)) {
+      throw new UsageError(`--${option} is an option of ${commands[0]}, not of ${name}`);
+    }
   }
 }
 

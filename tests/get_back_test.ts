@@ -476,3 +476,25 @@ Deno.test({
     }
   },
 });
+
+Deno.test("usage errors: positionals and options a command does not take (exit 2)", async () => {
+  const env = { SPARE_BUCKET: "b", SPARE_PASSWORD: "p", SPARE_PATH: "/nonexistent" };
+  const cases: [string[], string][] = [
+    [["cat"], "spare cat needs PATH"],
+    [["cat", "a", "b"], "unexpected argument: b"],
+    [["diff", "a", "b", "c"], "unexpected argument: c"],
+    [["verify", "extra"], "unexpected argument: extra"],
+    [["ls", "--include", "x"], "--include is an option of restore, not of ls"],
+    [["create", "--sample", "5"], "--sample is an option of verify, not of create"],
+    [["restore", "--keep-within", "1d"], "--keep-within is an option of create, not of restore"],
+    [["create", "--keep-within", "30m"], "--keep-within takes a duration such as 30d"],
+    [["verify", "--sample", "101"], "--sample takes a percentage"],
+    [["verify", "--structure-only", "--sample", "5"], "--structure-only downloads no content"],
+    [["ls", ""], 'pattern "" is empty'],
+  ];
+  for (const [args, says] of cases) {
+    const result = await spare(args, env);
+    assertEquals(result.code, 2, `${args.join(" ")}: ${result.stderr}`);
+    assertStringIncludes(result.stderr, says);
+  }
+});
