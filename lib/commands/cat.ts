@@ -3,7 +3,7 @@ import { ExitCode, SpareError } from "../errors.ts";
 import { relativePath } from "../glob.ts";
 import { digestByPath } from "../snapshot.ts";
 import type { Command } from "./context.ts";
-import { openForReading, readChosenSnapshot } from "./read_only.ts";
+import { backedUpPath, openForReading, readChosenSnapshot } from "./read_only.ts";
 
 /** `spare cat PATH [--snapshot ID]`. */
 export const catCommand: Command = {
@@ -17,7 +17,13 @@ export const catCommand: Command = {
     const snapshot = await readChosenSnapshot(view, context.flags.snapshot);
     const entry = snapshot.data.structure[path];
     const where = `in snapshot ${snapshot.id}`;
-    if (!entry) throw new SpareError(`${path} is not ${where} (spare ls lists what is)`);
+    if (!entry) {
+      throw new SpareError(
+        `${path} is not ${where} (paths are relative to ${
+          backedUpPath(snapshot.data)
+        }; spare ls lists them)`,
+      );
+    }
     if (entry.type === "directory") {
       throw new SpareError(`${path} is a directory ${where}, not a file (spare ls '${path}/**')`);
     }

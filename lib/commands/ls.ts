@@ -4,7 +4,7 @@ import { columns, localIsoTime, modeString } from "../format.ts";
 import { anyGlob, globMatcher } from "../glob.ts";
 import { digestByPath, type Entry } from "../snapshot.ts";
 import type { Command } from "./context.ts";
-import { openForReading, readChosenSnapshot } from "./read_only.ts";
+import { backedUpPath, openForReading, readChosenSnapshot } from "./read_only.ts";
 
 /** One `ls` line's cells: mode, owner, group, size, local mtime, path (and `-> link`). */
 export function lsCells(path: string, entry: Entry): string[] {
@@ -44,7 +44,10 @@ export const lsCommand: Command = {
       if (rows.length > 0) context.print(columns(rows, new Set([3])).join("\n"));
     }
     if (paths.length === 0 && globs.length > 0) {
-      context.log.error(`nothing in snapshot ${snapshot.id} matches ${context.args.join(" ")}`);
+      context.log.error(
+        `nothing in snapshot ${snapshot.id} matches ${context.args.join(" ")} ` +
+          `(paths are relative to ${backedUpPath(snapshot.data)})`,
+      );
       return ExitCode.failure;
     }
     return ExitCode.ok;

@@ -40,3 +40,11 @@ export async function readChosenSnapshot(
   const data = await readSnapshot(view.bucket, view.codec, view.listing, name);
   return { id: name.slice(SNAPSHOT_PREFIX.length), name, data };
 }
+
+/** The directory a snapshot backed up, from its identity `host:path:inode`, for hints. */
+export function backedUpPath(snapshot: SnapshotData): string {
+  const { identity } = snapshot;
+  const start = identity.indexOf(":");
+  const end = identity.lastIndexOf(":");
+  return start >= 0 && end > start ? identity.slice(start + 1, end) : identity;
+}
