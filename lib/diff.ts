@@ -13,11 +13,24 @@ export interface Change {
   path: string;
 }
 
-/** The content of an entry as far as the snapshot tells: digest (or empty) of a file, link text of a symlink. */
-function contentOf(entry: Entry, digest: string | undefined): string {
-  if (entry.type === "file") return digest ?? (entry.size === 0 ? "empty" : `size ${entry.size}`);
-  if (entry.type === "symlink") return entry.link ?? entry.target;
-  return "";
+/**
+ * True when two entries of one type have the same content: the digest (or emptiness) of a
+ * file; the link text of a symlink, or 0.4.0's `target` when one of them has no link text
+ * (a snapshot written by 0.4.0 and one written by us agree on `target`).
+ */
+function sameContent(
+  a: Entry,
+  b: Entry,
+  digestA: string | undefined,
+  digestB: string | undefined,
+): boolean {
+  if (a.type === "file" && b.type === "file") {
+    return digestA === digestB && (digestA !== undefined || a.size === b.size);
+  }
+  if (a.type === "symlink" && b.type === "symlink") {
+    return a.link !== undefined && b.link !== undefined ? a.link === b.link : a.target === b.target;
+  }
+  return true;
 }
 
 /** True when the mode, owner, group or mtime differ. */
@@ -39,7 +52,7 @@ export function diffSnapshots(older: SnapshotData, newer: SnapshotData): Change[
     if (!a) kind = "+";
     else if (!b) kind = "-";
     else if (a.type !== b.type) kind = "T";
-    else if (contentOf(a, oldDigests.get(path)) !== contentOf(b, newDigests.get(path))) kind = "M";
+    else if (!sameContent(a, b, oldDigests.get(path), newDigests.get(path))) kind = "M";
     else if (metadataDiffers(a, b)) kind = "P";
     if (kind) changes.push({ kind, path });
   }

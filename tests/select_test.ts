@@ -136,6 +136,9 @@ Deno.test("diff: +, -, M (content, link), T (type), P (mode, owner, mtime), noth
   newer.structure["etc/nginx/sites"] = entry("directory", 8, { user: "www" });
   newer.structure.data = entry("directory", 1, { mtime_ns: 2e15 });
   newer.structure["etc/nginx/sites/default"] = entry("file", 99); // new inode only: no change
+  // 0.4.0 wrote no link text; ours has it, and the same target: no change
+  newer.structure["etc/motd2"] = entry("symlink", 30, { link: "/srv/x" } as Partial<Entry>);
+  older.structure["etc/motd2"] = entry("symlink", 30);
   const changes = diffSnapshots(older, newer);
   assertEquals(changes.map((c) => `${c.kind} ${c.path}`), [
     "P data",
