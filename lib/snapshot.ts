@@ -1,8 +1,10 @@
 /**
  * Snapshot metadata (FORMAT.md): `files` (digest → paths), `structure` (path → entry) and
- * `identity`, stored as UTF-8 JSON under the prefix `snapshot_<ULID>`.
+ * `identity`, stored as UTF-8 JSON under the prefix `snapshot_<ULID>`; ours adds `symlinks`,
+ * the links 0.4.0 cannot restore (lib/legacy_symlinks.ts), merged back into `structure` here.
  */
 import { SpareError } from "./errors.ts";
+import { isSymlinkEntry, splitSymlinks, SYMLINKS_FIELD } from "./legacy_symlinks.ts";
 
 /** Fields every entry has. */
 interface EntryBase {
@@ -88,14 +90,46 @@ export function isSnapshotPrefix(name: string): boolean {
   return name.startsWith(SNAPSHOT_PREFIX) && ULID_PATTERN.test(name.slice(SNAPSHOT_PREFIX.length));
 }
 
-/** Serializes snapshot metadata with 0.4.0's key order: files, structure, identity. */
+/**
+ * Serializes snapshot metadata with 0.4.0's key order: files, structure, identity; the
+ * symlinks 0.4.0 cannot restore go to a last field of ours, `symlinks`, when there are any.
+ */
 export function encodeSnapshot(snapshot: SnapshotData): Uint8Array {
-  const ordered = {
+  const { structure, symlinks } = splitSymlinks(snapshot.structure);
+  const ordered: Record<string, unknown> = {
     files: snapshot.files,
-    structure: snapshot.structure,
+    structure,
     identity: snapshot.identity,
   };
+  if (Object.keys(symlinks).length) ordered[SYMLINKS_FIELD] = symlinks;
   return new TextEncoder().encode(JSON.stringify(ordered));
+}
+
+/** Moves the entries of our `symlinks` field into `structure`, checking each. */
+function mergeSymlinks(data: Record<string, unknown>, name: string) {
+  const symlinks = data[SYMLINKS_FIELD];
+  delete data[SYMLINKS_FIELD];
+  if (symlinks === undefined) return;
+  const damaged = (what: string) => new SpareError(`snapshot ${name} is damaged: ${what}`);
+  if (!symlinks || typeof symlinks !== "object" || Array.isArray(symlinks)) {
+    throw damaged(`${SYMLINKS_FIELD} is not a map of paths to symlinks`);
+  }
+  const structure = data.structure as Record<string, unknown>;
+  for (const [path, entry] of Object.entries(symlinks)) {
+    if (!isSymlinkEntry(entry)) {
+      throw damaged(`the entry of ${path} in ${SYMLINKS_FIELD} is not a symlink`);
+    }
+    if (Object.hasOwn(structure, path)) {
+      throw damaged(`${path} is both in structure and in ${SYMLINKS_FIELD}`);
+    }
+    // defineProperty: a path named __proto__ stays a path.
+    Object.defineProperty(structure, path, {
+      value: entry,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  }
 }
 
 /** Parses and checks snapshot metadata; damaged JSON is a SpareError naming the snapshot. */
@@ -113,6 +147,7 @@ export function decodeSnapshot(bytes: Uint8Array, name: string): SnapshotData {
   ) {
     throw new SpareError(`snapshot ${name} is damaged: files, structure or identity is missing`);
   }
+  mergeSymlinks(data as Record<string, unknown>, name);
   for (const [digest, paths] of Object.entries(data.files)) {
     if (!Array.isArray(paths) || paths.some((p) => typeof p !== "string")) {
       throw new SpareError(

@@ -68,6 +68,13 @@ export async function startS3Server(opts: StartS3ServerOptions = {}): Promise<S3
   }
 }
 
+/** The server that can be started here: MinIO, else Ceph, else none (s3rver aside). */
+export async function installedServerKind(): Promise<"minio" | "ceph" | undefined> {
+  if (await which("minio")) return "minio";
+  if ((await Promise.all(CEPH_BINARIES.map(which))).every(Boolean)) return "ceph";
+  return undefined;
+}
+
 async function start(
   opts: StartS3ServerOptions,
   signal: AbortSignal,
@@ -75,11 +82,9 @@ async function start(
   timeoutS: number,
   log: (msg: string) => void,
 ): Promise<S3Server> {
-  let kind: S3Server["kind"];
-  if (await which("minio")) kind = "minio";
-  else if ((await Promise.all(CEPH_BINARIES.map(which))).every(Boolean)) kind = "ceph";
-  else if (opts.allowS3rver) kind = "s3rver";
-  else {
+  const kind: S3Server["kind"] | undefined = (await installedServerKind()) ??
+    (opts.allowS3rver ? "s3rver" : undefined);
+  if (!kind) {
     throw new Error(
       "no S3 server to start: install Ceph (Debian: apt-get install -y --no-install-recommends " +
         "ceph-mon ceph-osd radosgw ceph-common) or put a `minio` binary on the PATH",
@@ -561,7 +566,7 @@ export function freePort(): number {
 }
 
 /** The path of an executable `name` on the PATH, or undefined. */
-async function which(name: string): Promise<string | undefined> {
+export async function which(name: string): Promise<string | undefined> {
   for (const d of (Deno.env.get("PATH") ?? "").split(":")) {
     if (!d) continue;
     const p = `${d}/${name}`;

@@ -14,8 +14,13 @@
  * When SPARE_TEST_ENDPOINT, SPARE_TEST_ACCESS_KEY and SPARE_TEST_SECRET_KEY are already set,
  * that server is used and none is started. SPARE_TEST_NO_S3=1 runs without a server: the
  * tests that need one are then ignored.
+ *
+ * With neither MinIO nor Ceph installed: as root on Debian or Ubuntu it installs Debian's
+ * Ceph packages first (apt's output in a log file); elsewhere it prints the command to run
+ * and exits 1 (scripts/test_setup.ts).
  */
-import { type S3Server, startS3Server } from "./s3_server.ts";
+import { installedServerKind, type S3Server, startS3Server, which } from "./s3_server.ts";
+import { aptInstall, type MachineFacts, readOsRelease, setupPlan } from "./test_setup.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
@@ -63,6 +68,40 @@ function envServer(): Record<string, string> | undefined {
   return Object.values(env).every(Boolean) ? env : undefined;
 }
 
+/** What setupPlan decides on, read from this machine. */
+async function machineFacts(): Promise<MachineFacts> {
+  const osRelease = await Deno.readTextFile("/etc/os-release").catch(() => "");
+  return {
+    hasServer: (await installedServerKind()) !== undefined,
+    isRoot: Deno.uid() === 0,
+    ...readOsRelease(osRelease),
+    hasAptGet: (await which("apt-get")) !== undefined,
+    hasXz: (await which("xz")) !== undefined,
+  };
+}
+
+/** Installs the test server's packages when needed and possible; false when the tests cannot run. */
+async function setUp(log: (msg: string) => void): Promise<boolean> {
+  const plan = setupPlan(await machineFacts());
+  if (plan.action === "run") return true;
+  if (plan.action === "instruct") {
+    log(plan.message);
+    return false;
+  }
+  const logFile = await Deno.makeTempFile({ prefix: "spare-test-apt-", suffix: ".log" });
+  log(
+    `no S3 server installed: installing Debian's ${plan.packages.join(" ")} with apt-get ` +
+      `(output in ${logFile})`,
+  );
+  try {
+    await aptInstall(plan.packages, logFile);
+    return true;
+  } catch (err) {
+    log(err instanceof Error ? err.message : String(err));
+    return false;
+  }
+}
+
 async function main(): Promise<number> {
   const log = (msg: string) => console.error(`[test.ts] ${msg}`);
   const abort = new AbortController();
@@ -94,6 +133,7 @@ async function main(): Promise<number> {
       log("SPARE_TEST_NO_S3 is set: no S3 server, the tests that need one are ignored");
       env = {};
     } else {
+      if (!await setUp(log)) return 1;
       const t = performance.now();
       try {
         server = await startS3Server({ log: (m) => log(`s3: ${m}`), signal: abort.signal });

@@ -1,5 +1,7 @@
 /** Helpers for the integration tests: describe a directory tree, reach a test bucket directly. */
+import { BlockCodec } from "../lib/block.ts";
 import { Bucket } from "../lib/bucket.ts";
+import { concatBytes } from "../lib/xz.ts";
 import { ObjectStore } from "../lib/s3.ts";
 import type { CliEnv } from "./cli.ts";
 
@@ -15,29 +17,42 @@ export interface TreeEntry {
   link?: string;
 }
 
+/** One path met by walkTree. */
+export interface WalkedPath {
+  /** Relative to the root, `/`-separated. */
+  path: string;
+  absolute: string;
+  info: Deno.FileInfo;
+}
+
+/** Every path under `root` (root excluded) with its lstat, sorted by name, parents first. */
+export async function* walkTree(root: string, rel = ""): AsyncGenerator<WalkedPath> {
+  const dir = rel ? `${root}/${rel}` : root;
+  const names: string[] = [];
+  for await (const item of Deno.readDir(dir)) names.push(item.name);
+  names.sort();
+  for (const name of names) {
+    const path = rel ? `${rel}/${name}` : name;
+    const absolute = `${dir}/${name}`;
+    const info = await Deno.lstat(absolute);
+    yield { path, absolute, info };
+    if (info.isDirectory) yield* walkTree(root, path);
+  }
+}
+
 /** Every path under `root` (relative, `/`-separated, root itself excluded), sorted. */
 export async function describeTree(root: string): Promise<Record<string, TreeEntry>> {
   const out: Record<string, TreeEntry> = {};
-  async function walk(dir: string, rel: string) {
-    const names: string[] = [];
-    for await (const item of Deno.readDir(dir)) names.push(item.name);
-    names.sort();
-    for (const name of names) {
-      const path = rel ? `${rel}/${name}` : name;
-      const absolute = `${dir}/${name}`;
-      const info = await Deno.lstat(absolute);
-      const base = { mode: (info.mode ?? 0) & 0o7777, mtime: info.mtime!.getTime() };
-      if (info.isSymlink) {
-        out[path] = { type: "symlink", ...base, link: await Deno.readLink(absolute) };
-      } else if (info.isDirectory) {
-        out[path] = { type: "directory", ...base };
-        await walk(absolute, path);
-      } else {
-        out[path] = { type: "file", ...base, size: info.size, sha256: await sha256File(absolute) };
-      }
+  for await (const { path, absolute, info } of walkTree(root)) {
+    const base = { mode: (info.mode ?? 0) & 0o7777, mtime: info.mtime!.getTime() };
+    if (info.isSymlink) {
+      out[path] = { type: "symlink", ...base, link: await Deno.readLink(absolute) };
+    } else if (info.isDirectory) {
+      out[path] = { type: "directory", ...base };
+    } else {
+      out[path] = { type: "file", ...base, size: info.size, sha256: await sha256File(absolute) };
     }
   }
-  await walk(root, "");
   return out;
 }
 
@@ -49,15 +64,9 @@ async function sha256File(path: string): Promise<string> {
 /** Groups of paths (two or more) that share an inode, each sorted, sorted by first path. */
 export async function hardlinkGroups(root: string): Promise<string[][]> {
   const byInode = new Map<number, string[]>();
-  async function walk(dir: string, rel: string) {
-    for await (const item of Deno.readDir(dir)) {
-      const path = rel ? `${rel}/${item.name}` : item.name;
-      const info = await Deno.lstat(`${dir}/${item.name}`);
-      if (info.isDirectory) await walk(`${dir}/${item.name}`, path);
-      else if (info.isFile) byInode.set(info.ino!, [...(byInode.get(info.ino!) ?? []), path]);
-    }
+  for await (const { path, info } of walkTree(root)) {
+    if (info.isFile) byInode.set(info.ino!, [...(byInode.get(info.ino!) ?? []), path]);
   }
-  await walk(root, "");
   return [...byInode.values()].filter((g) => g.length > 1).map((g) => g.sort())
     .sort((a, b) => a[0].localeCompare(b[0]));
 }
@@ -103,6 +112,23 @@ export class TempDirs {
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     }
   }
+}
+
+/** The newest snapshot's JSON exactly as stored (as 0.4.0 reads it: no field merged). */
+export async function rawSnapshot(
+  store: ObjectStore,
+  bucket: string,
+  password: string,
+): Promise<Record<string, unknown>> {
+  const codec = await BlockCodec.fromPassword(password);
+  const keys: string[] = [];
+  for await (const { key } of store.list(bucket, "snapshot_")) keys.push(key);
+  const newest = keys.map((k) => k.split("/")[0]).sort().at(-1);
+  const blocks: Uint8Array[] = [];
+  for (const key of keys.filter((k) => k.startsWith(`${newest}/`)).sort()) {
+    blocks.push(await codec.open(await store.get(bucket, key), key.split("-").at(-1)!, key));
+  }
+  return JSON.parse(new TextDecoder().decode(concatBytes(blocks)));
 }
 
 /** What the bucket holds, read directly. */
