@@ -1,8 +1,10 @@
 /**
  * The block codec: a block's stored bytes are the AES-SIV seal of its .xz compression,
- * keyed by SHA-512(password), with the associated data `[b"", nonce]` (FORMAT.md).
+ * keyed by SHA-512(password) (or scrypt, for buckets made with --kdf scrypt: lib/kdf.ts),
+ * with the associated data `[b"", nonce]` (FORMAT.md).
  */
 import { BlockAuthError, ExitCode, SpareError } from "./errors.ts";
+import { deriveKey, type KdfSettings, SHA512, toHex } from "./kdf.ts";
 import { Semaphore } from "./limit.ts";
 import { noteTransientBytes } from "./memory.ts";
 import { AesSiv } from "./siv.ts";
@@ -15,8 +17,7 @@ const encoder = new TextEncoder();
 
 /** 16 random bytes as 32 lowercase hex characters, fresh for every block. */
 export function newNonce(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(16));
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  return toHex(crypto.getRandomValues(new Uint8Array(16)));
 }
 
 /** Seals and opens blocks with the key derived from one password. */
@@ -28,15 +29,17 @@ export class BlockCodec {
   ) {}
 
   /**
-   * Derives the AES-SIV key: SHA-512 of the password's UTF-8 bytes. At most `jobs` blocks
-   * are compressed at once (each compression runs on a thread of its own).
+   * Derives the AES-SIV key from the password as `kdf` says (default 0.4.0's SHA-512 of
+   * its UTF-8 bytes). At most `jobs` blocks are compressed at once (each compression runs
+   * on a thread of its own).
    */
   static async fromPassword(
     password: string,
     level = DEFAULT_LEVEL,
     jobs = 1,
+    kdf: KdfSettings = SHA512,
   ): Promise<BlockCodec> {
-    const key = new Uint8Array(await crypto.subtle.digest("SHA-512", encoder.encode(password)));
+    const key = await deriveKey(password, kdf);
     return new BlockCodec(await AesSiv.importKey(key), level, new Semaphore(jobs));
   }
 

@@ -5,11 +5,14 @@
 import { BLOCK_SIZE, type BlockCodec, newNonce } from "./block.ts";
 import { ContentHasher } from "./digest.ts";
 import { SpareError } from "./errors.ts";
+import { decodeKdfSettings, encodeKdfSettings, KDF_KEY, type KdfSettings, SHA512 } from "./kdf.ts";
 import { Semaphore } from "./limit.ts";
 import type { ObjectStore } from "./s3.ts";
 
 const MARKER_KEY = ".spare";
 const LOCK_KEY = ".lock";
+/** `.spare-kdf` is a few dozen bytes; a larger one is refused unread. */
+const MAX_KDF_BYTES = 4096;
 const PREFIX_PATTERN = /^[a-zA-Z0-9_][a-zA-Z0-9_.]+$/;
 const BLOCK_KEY_PATTERN = /^([^/]+)\/(\d{9})-([0-9a-f]{32})$/;
 
@@ -121,6 +124,33 @@ export class Bucket {
     }
     if (!adopt) throw new SpareError(`bucket ${this.name} is empty: there is no backup in it`);
     await this.store.put(this.name, MARKER_KEY, new Uint8Array(0));
+  }
+
+  /**
+   * How this bucket's key is derived: the settings in `.spare-kdf` (checked as untrusted
+   * input) when it exists, else 0.4.0's SHA-512.
+   */
+  async kdfSettings(): Promise<KdfSettings> {
+    const bytes = await this.store.getIfExists(this.name, KDF_KEY, { maxSize: MAX_KDF_BYTES });
+    return bytes ? decodeKdfSettings(bytes, this.name) : SHA512;
+  }
+
+  /**
+   * Stores the key derivation settings of a bucket that holds no backup yet, and returns
+   * the settings in force (those of a run that stored some first). Refuses a bucket with
+   * data: it was encrypted with 0.4.0's key, which the new settings would not give.
+   */
+  async startKdf(settings: KdfSettings): Promise<KdfSettings> {
+    const { prefixes } = await this.listing();
+    if ([...prefixes.values()].some((prefix) => prefix.complete)) {
+      throw new SpareError(
+        `bucket ${this.name} already holds backups encrypted with 0.4.0's key derivation: ` +
+          `--kdf ${settings.kdf} applies only to a new bucket`,
+      );
+    }
+    const body = encodeKdfSettings(settings);
+    if (await this.store.put(this.name, KDF_KEY, body, { ifNoneMatch: true })) return settings;
+    return await this.kdfSettings();
   }
 
   /** Takes the lock; returns the current holder instead when the bucket is already locked. */
@@ -312,7 +342,9 @@ export class Bucket {
             : this.readAhead.tryAcquire();
           if (!release) break;
           const block = blocks[next++];
-          const plaintext = this.requests.run(() => this.store.get(this.name, block.key))
+          const plaintext = this.requests.run(() =>
+            this.store.get(this.name, block.key, { size: block.size })
+          )
             .then((sealed) => codec.open(sealed, block.nonce, block.key));
           plaintext.catch(() => {}); // observed when its turn comes
           pending.push({ plaintext, release });

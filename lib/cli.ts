@@ -48,6 +48,7 @@ export const USAGE =
 Usage:
   spare create    --bucket B --password P --path DIR [--skip REGEX]... [--force] [--keep N]
                   [--keep-within DURATION] [--level 0-9] [--jobs N] [--rehash]
+                  [--kdf scrypt]
   spare restore   --bucket B --password P --path DIR [--snapshot ID|latest]
                   [--include GLOB]... [--exclude GLOB]...
   spare verify    --bucket B --password P [--sample PERCENT [--seed N] | --structure-only]
@@ -82,6 +83,10 @@ create:
   --jobs N                blocks compressed at once (default 1 = one core; 0 = all cores)
   --rehash                read every file, even those whose size, mtime, ctime and inode
                           are unchanged since the previous snapshot
+  --kdf scrypt            a new bucket's key is derived with scrypt (salted, 32 MiB, about
+                          0.2 s) instead of 0.4.0's SHA-512; 0.4.0 cannot read such a bucket.
+                          Every command reads the bucket's setting; refused for a bucket
+                          that already holds backups
 restore:
   --snapshot ID|latest    which snapshot to restore (default latest)
   --include GLOB          restore only paths matching GLOB (repeatable): relative paths as
@@ -196,6 +201,18 @@ function checkPositionals(name: string, command: Command, args: string[]): void 
   if (args.length < takes.min) throw new UsageError(`spare ${name} needs ${takes.usage}`);
 }
 
+/** --kdf: scrypt, for create only (other commands follow the bucket's own setting). */
+function kdfOption(value: string | undefined, command: string): "scrypt" | undefined {
+  if (value === undefined) return undefined;
+  if (command !== "create") {
+    throw new UsageError(`--kdf applies to create only: ${command} reads the bucket's own setting`);
+  }
+  if (value !== "scrypt") {
+    throw new UsageError(`--kdf must be scrypt (without it, 0.4.0's SHA-512 is used)`);
+  }
+  return value;
+}
+
 /** Checks everything the command needs before the first request, then runs it. */
 async function run(
   name: string,
@@ -209,6 +226,7 @@ async function run(
   const seconds = () => Math.round(performance.now() - started) / 1000;
   const bucketName = settings.require("bucket");
   const password = command.needsPassword ? settings.require("password") : undefined;
+  const kdf = kdfOption(flags.kdf, name);
   const path = command.takesPath ? resolve(settings.require("path")) : undefined;
   const level = intOption(flags.level, "level", 0, 9, DEFAULT_LEVEL);
   let jobs = intOption(flags.jobs, "jobs", 0, 1024, command.defaultJobs);
@@ -239,6 +257,7 @@ async function run(
     log,
     bucketName,
     password,
+    kdf,
     path,
     level,
     jobs,

@@ -85,6 +85,11 @@ function readBody(body: Readable, length: number, signal: AbortSignal): Promise<
   });
 }
 
+/** Drops a response body that will not be read (its connection is not reused). */
+function destroyBody(body: unknown): void {
+  if (body instanceof Readable) body.destroy();
+}
+
 /** An S3 bucket's objects, addressed by key; every call names its operation in errors. */
 export class ObjectStore {
   readonly endpoint: string;
@@ -175,12 +180,16 @@ export class ObjectStore {
       reason = "the endpoint's host name does not resolve";
     } else if (/ECONNREFUSED|Connection refused/i.test(String(err))) {
       reason = "connection refused";
+    } else if (isGarbledAnswer(err)) {
+      reason = `the answer could not be read (${firstLine(err)})`;
+    } else if (/^(aborted|premature close|socket hang up)$/i.test(firstLine(err))) {
+      reason = `the connection closed before the answer was complete (${firstLine(err)})`;
     } else if (err instanceof S3ServiceException) {
       reason = `${name}${status ? ` (HTTP ${status})` : ""}${
         err.message && err.message !== name ? `: ${err.message}` : ""
       }`;
     } else {
-      reason = err instanceof Error ? err.message || err.name : String(err);
+      reason = firstLine(err);
     }
     return new SpareError(`S3 ${where} failed: ${reason}`, 1, { cause: err });
   }
@@ -192,12 +201,7 @@ export class ObjectStore {
         await this.client.send(new HeadBucketCommand({ Bucket: bucket }), { abortSignal });
         return true;
       } catch (err) {
-        if (
-          httpStatus(err) === 404 || errorName(err) === "NotFound" ||
-          errorName(err) === "NoSuchBucket"
-        ) {
-          return false;
-        }
+        if (isNotFound(err)) return false;
         throw err;
       }
     });
@@ -248,17 +252,37 @@ export class ObjectStore {
     });
   }
 
-  /** Reads a whole object; a body shorter than its Content-Length is retried, never returned. */
-  get(bucket: string, key: string): Promise<Uint8Array> {
+  /**
+   * Reads a whole object; a body shorter than its Content-Length, or (with `size`, the
+   * object's size from a listing) of another length than the object has, is retried, never
+   * returned. With `maxSize`, a larger object is refused unread.
+   */
+  get(
+    bucket: string,
+    key: string,
+    { size, maxSize }: { size?: number; maxSize?: number } = {},
+  ): Promise<Uint8Array> {
     return this.call("GetObject", `${bucket}/${key}`, async (abortSignal) => {
       const response = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }), {
         abortSignal,
       });
       if (!response.Body) throw new TruncatedBodyError("no body");
+      const announced = response.ContentLength;
+      if (size !== undefined && announced !== undefined && announced !== size) {
+        destroyBody(response.Body);
+        throw new BodyLengthError(announced, size);
+      }
+      if (maxSize !== undefined && (announced === undefined || announced > maxSize)) {
+        destroyBody(response.Body);
+        throw new SpareError(
+          `S3 GetObject ${bucket}/${key}: ${announced ?? "an unknown number of"} bytes, ` +
+            `more than the ${maxSize} such an object may have`,
+        );
+      }
       let bytes: Uint8Array;
       try {
-        bytes = response.Body instanceof Readable && response.ContentLength !== undefined
-          ? await readBody(response.Body, response.ContentLength, abortSignal)
+        bytes = response.Body instanceof Readable && announced !== undefined
+          ? await readBody(response.Body, announced, abortSignal)
           : await response.Body.transformToByteArray();
       } catch (err) {
         if (abortSignal.aborted) throw err;
@@ -266,11 +290,28 @@ export class ObjectStore {
           `connection lost: ${err instanceof Error ? err.message : err}`,
         );
       }
-      if (response.ContentLength !== undefined && bytes.length !== response.ContentLength) {
-        throw new TruncatedBodyError(`got ${bytes.length} of ${response.ContentLength} bytes`);
+      if (announced !== undefined && bytes.length !== announced) {
+        throw new TruncatedBodyError(`got ${bytes.length} of ${announced} bytes`);
+      }
+      if (size !== undefined && bytes.length !== size) {
+        throw new BodyLengthError(bytes.length, size);
       }
       return bytes;
     });
+  }
+
+  /** Reads a whole object (see `get`), or undefined when it or its bucket does not exist. */
+  async getIfExists(
+    bucket: string,
+    key: string,
+    expect: { size?: number; maxSize?: number } = {},
+  ): Promise<Uint8Array | undefined> {
+    try {
+      return await this.get(bucket, key, expect);
+    } catch (err) {
+      if (err instanceof SpareError && isNotFound(err.cause)) return undefined;
+      throw err;
+    }
   }
 
   /** True when the key exists. */
@@ -282,9 +323,7 @@ export class ObjectStore {
         });
         return true;
       } catch (err) {
-        if (
-          httpStatus(err) === 404 || errorName(err) === "NotFound" || errorName(err) === "NoSuchKey"
-        ) return false;
+        if (isNotFound(err)) return false;
         throw err;
       }
     });
@@ -357,12 +396,45 @@ export class RequestTimeoutError extends Error {
   }
 }
 
+/** A response body whose length is not the object's size in the listing. */
+export class BodyLengthError extends Error {
+  constructor(received: number, size: number) {
+    super(`the server sent ${received} bytes of an object the listing says has ${size}`);
+    this.name = "BodyLengthError";
+  }
+}
+
 /** A response body that ended before its announced length. */
 export class TruncatedBodyError extends Error {
   constructor(detail: string) {
     super(`response body cut short (${detail})`);
     this.name = "TruncatedBodyError";
   }
+}
+
+/** An error's message up to its first line break (SDK messages add hints below). */
+function firstLine(err: unknown): string {
+  const text = err instanceof Error ? err.message || err.name : String(err);
+  return text.split("\n")[0].trim();
+}
+
+/**
+ * A successful status whose body did not parse (a cut or garbled listing): the SDK's
+ * deserializer attaches the raw response to such errors.
+ */
+function isGarbledAnswer(err: unknown): boolean {
+  if (!(err instanceof Error) || err instanceof S3ServiceException || !("$response" in err)) {
+    return false;
+  }
+  const status = httpStatus(err);
+  return status === undefined || (status >= 200 && status < 300);
+}
+
+/** A 404: no such key, or no such bucket. */
+function isNotFound(err: unknown): boolean {
+  const name = errorName(err);
+  return httpStatus(err) === 404 || name === "NotFound" || name === "NoSuchKey" ||
+    name === "NoSuchBucket";
 }
 
 function errorName(err: unknown): string | undefined {
@@ -380,9 +452,15 @@ function httpStatus(err: unknown): number | undefined {
   return undefined;
 }
 
-/** True for faults worth another attempt: network, timeouts, throttling, 5xx, cut bodies. */
+/**
+ * True for faults worth another attempt: network, timeouts, throttling, 5xx, cut bodies,
+ * bodies of the wrong length, answers that do not parse.
+ */
 export function isTransient(err: unknown): boolean {
-  if (err instanceof TruncatedBodyError || err instanceof RequestTimeoutError) return true;
+  if (
+    err instanceof TruncatedBodyError || err instanceof BodyLengthError ||
+    err instanceof RequestTimeoutError || isGarbledAnswer(err)
+  ) return true;
   const status = httpStatus(err);
   if (status !== undefined) return status >= 500 || status === 429 || status === 408;
   const name = errorName(err) ?? "";

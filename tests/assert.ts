@@ -39,3 +39,17 @@ export async function assertRejects<E extends Error>(
   }
   throw new nodeAssert.AssertionError({ message: `expected ${type.name} to be thrown` });
 }
+
+/** Fails unless `fn` throws an instance of `type`; returns the error. */
+export function assertThrows<E extends Error>(
+  fn: () => unknown,
+  type: new (...args: never[]) => E,
+): E {
+  try {
+    fn();
+  } catch (err) {
+    nodeAssert.ok(err instanceof type, `expected ${type.name}, got ${err}`);
+    return err as E;
+  }
+  throw new nodeAssert.AssertionError({ message: `expected ${type.name} to be thrown` });
+}

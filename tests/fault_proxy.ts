@@ -1,7 +1,19 @@
 /**
  * A TCP proxy on 127.0.0.1 between the CLI and the S3 server that can refuse connections,
- * reset a connection when a request matches, cut a response short, or stall.
+ * reset a connection when a request matches, cut a response short, or stall; started with
+ * `startHttp`, it reads HTTP/1.1 messages and makes responses lie (tests/http_faults.ts).
  */
+import {
+  dechunked,
+  errorResponse,
+  type HttpFault,
+  type HttpMessage,
+  messageBytes,
+  MessageReader,
+  withContentLength,
+} from "./http_faults.ts";
+
+export type { HttpFault };
 
 /** How the proxy treats traffic right now. */
 export interface FaultRules {
@@ -22,6 +34,10 @@ export interface FaultRules {
   /** Cut the next `cutResponses` responses after this many bytes. */
   cutResponseAfter?: number;
   cutResponses?: number;
+  /** HTTP-level lies (proxies started with `startHttp` only), the first matching one applies. */
+  http?: HttpFault[];
+  /** With `http`: lie at most once about each request path (retries then get the truth). */
+  oncePerPath?: boolean;
 }
 
 /** A running proxy; `rules` may be changed at any time. */
@@ -33,19 +49,34 @@ export class FaultProxy {
   requests: string[] = [];
   private readonly conns = new Set<Deno.Conn>();
   private readonly accepting: Promise<void>;
+  /** For `swap`: the first body of a matching GET (of each length), and its request path. */
+  private firstSwapSource?: { path: string; body: Uint8Array };
+  private readonly swapSources = new Map<number, { path: string; body: Uint8Array }>();
+  /** Request paths lied about. */
+  private readonly spoiledPaths = new Set<string>();
 
   private constructor(
     private readonly listener: Deno.Listener,
     private readonly upstreamPort: number,
+    private readonly httpLevel: boolean,
   ) {
     this.accepting = this.acceptLoop();
   }
 
   /** Starts a proxy in front of `upstream` (http://127.0.0.1:PORT). */
   static start(upstream: string): FaultProxy {
+    return FaultProxy.listen(upstream, false);
+  }
+
+  /** Starts a proxy that reads HTTP messages and applies `rules.http` to responses. */
+  static startHttp(upstream: string): FaultProxy {
+    return FaultProxy.listen(upstream, true);
+  }
+
+  private static listen(upstream: string, httpLevel: boolean): FaultProxy {
     const port = Number(new URL(upstream).port);
     const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    return new FaultProxy(listener, port);
+    return new FaultProxy(listener, port, httpLevel);
   }
 
   /** The endpoint to give the CLI. */
@@ -90,6 +121,12 @@ export class FaultProxy {
         } catch { /* already closed */ }
       }
     };
+    if (this.httpLevel) {
+      try {
+        await this.relayMessages(client, server);
+      } catch { /* a side went away */ }
+      return closeBoth();
+    }
     let responseBytes = 0;
     let cutting = false;
     let stalled = false;
@@ -147,6 +184,94 @@ export class FaultProxy {
     await Promise.all([pump(client, server, true), pump(server, client, false)]);
   }
 
+  /** Relays requests and responses one by one, telling the lies of `rules.http`. */
+  private async relayMessages(client: Deno.Conn, server: Deno.Conn): Promise<void> {
+    const fromClient = new MessageReader(client);
+    const fromServer = new MessageReader(server);
+    while (true) {
+      const request = await fromClient.readHead();
+      if (!request) return;
+      const { body: requestBody } = await fromClient.readBody(request.headers, false);
+      this.requests.push(request.firstLine);
+      const path = request.firstLine.split(" ")[1];
+      const fault = this.rules.oncePerPath && this.spoiledPaths.has(path)
+        ? undefined
+        : this.rules.http?.find((f) => f.when.test(request.firstLine) && (f.count ?? 1) > 0);
+      // taken now (requests run in parallel), given back when it turns out not to apply
+      if (fault?.count !== undefined) fault.count--;
+      if (fault?.kind === "status") {
+        this.spend(path);
+        await writeAll(client, errorResponse(fault.status ?? 503, fault.code ?? "SlowDown"));
+        continue;
+      }
+      await writeAll(server, messageBytes(request.head, requestBody));
+      const method = request.firstLine.split(" ")[0];
+      let response: HttpMessage & { status: number };
+      do { // interim 1xx answers are passed on as they are
+        const head = await fromServer.readHead();
+        if (!head) return;
+        const status = Number(head.firstLine.split(" ")[1]);
+        const bodiless = method === "HEAD" || status < 200 || status === 204 || status === 304;
+        const { body, chunked } = bodiless
+          ? { body: new Uint8Array(0), chunked: false }
+          : await fromServer.readBody(head.headers, true);
+        response = { ...head, status, body, chunked };
+        if (status < 200) await writeAll(client, messageBytes(response.head, body));
+      } while (response.status < 200);
+      const spoiled = fault && response.status === 200 && method === "GET"
+        ? this.spoil(fault, path, dechunked(response))
+        : undefined;
+      if (fault && !spoiled && fault.count !== undefined) fault.count++;
+      await writeAll(client, spoiled?.bytes ?? messageBytes(response.head, response.body));
+      if (spoiled?.close) return;
+    }
+  }
+
+  /** The bytes a fault sends instead of `response`, or undefined when it does not apply. */
+  private spoil(
+    fault: HttpFault,
+    path: string,
+    response: HttpMessage,
+  ): { bytes: Uint8Array; close: boolean } | undefined {
+    const { head, body } = response;
+    switch (fault.kind) {
+      case "truncate":
+        this.spend(path);
+        return { bytes: messageBytes(head, body.subarray(0, body.length >> 1)), close: true };
+      case "lengthShort":
+        if (body.length <= 100) return undefined;
+        this.spend(path);
+        return {
+          bytes: messageBytes(withContentLength(head, body.length - 100), body),
+          close: false,
+        };
+      case "lengthLong":
+        this.spend(path);
+        return {
+          bytes: messageBytes(withContentLength(head, body.length + 100), body),
+          close: true,
+        };
+      case "swap": {
+        // the first body of each length is the source for later ones of another object
+        const source = fault.sameLength ? this.swapSources.get(body.length) : this.firstSwapSource;
+        if (!source || source.path === path) {
+          if (!this.swapSources.has(body.length)) this.swapSources.set(body.length, { path, body });
+          this.firstSwapSource ??= { path, body };
+          return undefined;
+        }
+        this.spend(path);
+        const bytes = messageBytes(withContentLength(head, source.body.length), source.body);
+        return { bytes, close: false };
+      }
+    }
+    return undefined;
+  }
+
+  private spend(path: string): void {
+    this.faults++;
+    this.spoiledPaths.add(path);
+  }
+
   /** Refuses new connections and drops the open ones, like a server that went away. */
   down(): void {
     this.rules.refuse = true;
@@ -169,4 +294,9 @@ export class FaultProxy {
     this.conns.clear();
     await this.accepting;
   }
+}
+
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  let written = 0;
+  while (written < bytes.length) written += await conn.write(bytes.subarray(written));
 }

@@ -8,6 +8,7 @@ import { Bucket } from "../bucket.ts";
 import { Settings } from "../config.ts";
 import type { Log } from "../log.ts";
 import { ProgressLine } from "../progress.ts";
+import { newScryptSettings } from "../kdf.ts";
 import { ObjectStore } from "../s3.ts";
 
 /** Every option of every command (node:util parseArgs). */
@@ -20,6 +21,7 @@ export const OPTIONS = {
   timeout: { type: "string" },
   password: { type: "string" },
   "password-file": { type: "string" },
+  kdf: { type: "string" },
   bucket: { type: "string" },
   path: { type: "string" },
   skip: { type: "string", multiple: true },
@@ -69,6 +71,8 @@ export interface CommandContext {
   bucketName: string;
   /** Present for commands that need the password. */
   password?: string;
+  /** create --kdf: the key derivation a new bucket gets (others keep their own). */
+  kdf?: "scrypt";
   /** --path, resolved, for commands that take it. */
   path?: string;
   /** --level (0-9). */
@@ -146,9 +150,14 @@ export function progressLine(context: CommandContext): ProgressLine {
 }
 
 /**
- * The block codec of this run: the key derived from --password the way the bucket's
- * snapshots were written, with --level and --jobs.
+ * The block codec of this run: the key derived from --password the way the bucket says
+ * (its `.spare-kdf`, else 0.4.0's SHA-512), with --level and --jobs. With --kdf, a bucket
+ * without backups gets new settings first (create holds the lock when it calls this).
  */
-export function openCodec(context: CommandContext, _bucket: Bucket): Promise<BlockCodec> {
-  return BlockCodec.fromPassword(context.password!, context.level, context.jobs);
+export async function openCodec(context: CommandContext, bucket: Bucket): Promise<BlockCodec> {
+  let kdf = await bucket.kdfSettings();
+  if (context.kdf === "scrypt" && kdf.kdf !== "scrypt") {
+    kdf = await bucket.startKdf(newScryptSettings());
+  }
+  return await BlockCodec.fromPassword(context.password!, context.level, context.jobs, kdf);
 }

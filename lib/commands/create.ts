@@ -18,14 +18,13 @@ export const createCommand: Command = {
     reuseCompressorMemory();
     const progress = progressLine(context);
     try {
-      const codec = await openCodec(context, bucket);
       await bucket.ensure();
       const result = await withLock(
         bucket,
         "create",
         log,
-        (signal) =>
-          createSnapshot(bucket, codec, log, {
+        async (signal) =>
+          createSnapshot(bucket, await openCodec(context, bucket), log, {
             root,
             skip: context.skip,
             force: flags.force,

@@ -26,8 +26,8 @@ export interface ChosenSnapshot {
 /** Opens the bucket without taking the lock; refuses a bucket that is not spare's. */
 export async function openForReading(context: CommandContext): Promise<ReadOnlyBucket> {
   const { bucket } = context.connect();
-  const codec = await openCodec(context, bucket);
   await bucket.checkMarker();
+  const codec = await openCodec(context, bucket);
   return { bucket, codec, listing: await bucket.listing() };
 }
 
