@@ -404,6 +404,36 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "ls, cat, diff, verify --sample and restore --include on a --kdf scrypt bucket",
+  ...options,
+  async fn() {
+    const env = cliEnv("getback-kdf");
+    const dirs = new TempDirs();
+    try {
+      const src = await dirs.make();
+      await write(`${src}/etc/hosts`, "hardened hosts\n");
+      await write(`${src}/other.txt`, "other\n");
+      await spareExpect(0, ["create", "--path", src, "--kdf", "scrypt", "--keep", "2"], env);
+      await write(`${src}/new.txt`, "new\n");
+      await spareExpect(0, ["create", "--path", src, "--keep", "2"], env);
+      const ls = await spareExpect(0, ["ls", "etc/*"], env);
+      assertStringIncludes(ls.stdout, "etc/hosts");
+      const cat = await spareExpect(0, ["cat", "etc/hosts"], env);
+      assertEquals(cat.stdout, "hardened hosts\n");
+      assertStringIncludes((await spareExpect(0, ["diff"], env)).stdout, "+  new.txt");
+      await spareExpect(0, ["verify", "--sample", "50"], env);
+      await spareExpect(0, ["verify", "--structure-only"], env);
+      const dst = await dirs.make();
+      const restored = await restoreJson(env, dst, ["--include", "etc"]);
+      assertEquals(Object.keys(await describeTree(dst)), ["etc", "etc/hosts"]);
+      assertEquals(restored.bytesDownloaded, 15);
+    } finally {
+      await dirs.removeAll();
+    }
+  },
+});
+
 /** Loads a bucket written by 0.4.0 (tests/fixtures/NAME) into a fresh bucket: the one place this file does. */
 async function loadFixture(name: string): Promise<CliEnv> {
   const env = cliEnv(`fixture15-${name}`, (await fixtureDescription(name)).password);
