@@ -49,7 +49,7 @@ Usage:
   spare create    --bucket B --password P --path DIR [--skip REGEX]... [--force] [--keep N]
                   [--keep-within DURATION] [--level 0-9] [--jobs N] [--rehash]
                   [--kdf scrypt]
-  spare restore   --bucket B --password P --path DIR [--snapshot ID|latest]
+  spare restore   --bucket B --password P --path DIR [--snapshot ID|latest] [--resume]
                   [--include GLOB]... [--exclude GLOB]...
   spare verify    --bucket B --password P [--sample PERCENT [--seed N] | --structure-only]
   spare snapshots --bucket B --password P
@@ -89,6 +89,8 @@ create:
                           that already holds backups
 restore:
   --snapshot ID|latest    which snapshot to restore (default latest)
+  --resume                complete an interrupted restore in --path: files that already hold
+                          their content are kept, the rest is restored
   --include GLOB          restore only paths matching GLOB (repeatable): relative paths as
                           spare ls prints them; * and ? stay within one name, ** crosses /;
                           a matching directory brings everything under it, and the

@@ -15,6 +15,7 @@ export async function prune(
   const referenced = new Set<string>(kept.keys());
   for (const snapshot of kept.values()) {
     for (const digest of Object.keys(snapshot.files)) referenced.add(digest);
+    for (const digest of snapshot.listedDigests ?? []) referenced.add(digest);
   }
   const doomed: string[] = [...listing.strays];
   let count = 0;

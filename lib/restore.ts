@@ -1,20 +1,30 @@
 /**
- * `restore` (0.4.0's "recovery"): rebuild a snapshot into an empty directory: directories,
- * files (each digest downloaded once and checked against its name), hardlinks, symlinks,
- * owners, modes and mtimes. Modes are never set through a symlink.
+ * `restore` (0.4.0's "recovery"): rebuild a snapshot into an empty directory, or complete an
+ * interrupted restore there (`--resume`). In order: directories; files, each digest
+ * downloaded once under a temporary name, checked, then renamed into place, paths that
+ * shared an inode hardlinked to it, others copied; owners, modes and mtimes of files;
+ * symlinks, after everything else was written; directories, deepest first. The snapshot's
+ * entries were checked when it was decoded (nothing lies under a file or a symlink), and
+ * every write goes through RestoreTarget, which never follows a symlink.
  */
-import fs from "node:fs";
 import type { BlockCodec } from "./block.ts";
 import type { Bucket, BucketListing } from "./bucket.ts";
+import { ContentHasher } from "./digest.ts";
 import { BlockAuthError, SpareError } from "./errors.ts";
 import { forEachConcurrent } from "./limit.ts";
 import type { Log } from "./log.ts";
 import { Owners } from "./owners.ts";
+import { impliedDirectories, nameList, RestoreTarget } from "./restore_target.ts";
 import { type Entry, SNAPSHOT_PREFIX, type SnapshotData, type SymlinkEntry } from "./snapshot.ts";
+import { describeRefused } from "./snapshot_check.ts";
+
+export { prepareTarget } from "./restore_target.ts";
 
 /** What `restore` was asked to do. */
 export interface RestoreOptions {
   target: string;
+  /** The target holds an interrupted restore: keep the files that are intact, do the rest. */
+  resume?: boolean;
   /** Digests downloaded at once. */
   concurrency?: number;
   signal?: AbortSignal;
@@ -33,48 +43,22 @@ export interface RestoreProgress {
 /** What `restore` did. */
 export interface RestoreResult extends RestoreProgress {
   snapshot: string;
+  /** Files a resumed restore found intact and kept. */
+  filesKept: number;
+  /** Entries of the snapshot refused when it was decoded: not restored. */
+  refused: number;
 }
 
-/** Checks that the target is an empty directory or missing (then creates it). */
-export async function prepareTarget(target: string): Promise<void> {
-  let info: Deno.FileInfo;
-  try {
-    info = await Deno.stat(target);
-  } catch (err) {
-    if (!(err instanceof Deno.errors.NotFound)) throw targetError(target, err);
-    try {
-      await Deno.mkdir(target, { recursive: true });
-    } catch (mkdirErr) {
-      throw targetError(target, mkdirErr);
-    }
-    return;
-  }
-  if (!info.isDirectory) throw new SpareError(`restore target ${target} is not a directory`);
-  for await (const _ of Deno.readDir(target)) {
-    throw new SpareError(
-      `restore target ${target} is not empty: restore only into an empty directory`,
-    );
-  }
-  try {
-    const probe = `${target}/.spare-write-test-${Deno.pid}`;
-    await Deno.writeFile(probe, new Uint8Array(0));
-    await Deno.remove(probe);
-  } catch (err) {
-    throw targetError(target, err);
-  }
+/** Paths of one content: a digest's paths, or every empty file (digest undefined). */
+interface Content {
+  digest?: string;
+  paths: string[];
 }
 
-function targetError(target: string, err: unknown): SpareError {
-  const reason = err instanceof Deno.errors.PermissionDenied ? "permission denied" : String(err);
-  return new SpareError(`cannot restore into ${target}: ${reason}`);
-}
-
-function parentOf(path: string): string {
-  const i = path.lastIndexOf("/");
-  return i < 0 ? "" : path.slice(0, i);
-}
-
-/** Restores `name` of the listing into `options.target` (prepared by prepareTarget). */
+/**
+ * Restores `name` of the listing into `options.target` (prepared by prepareTarget). Entries
+ * refused when the snapshot was decoded are named on stderr and counted in the result.
+ */
 export async function restoreSnapshot(
   bucket: Bucket,
   codec: BlockCodec,
@@ -84,14 +68,16 @@ export async function restoreSnapshot(
   log: Log,
   options: RestoreOptions,
 ): Promise<RestoreResult> {
-  const root = options.target;
+  const id = name.slice(SNAPSHOT_PREFIX.length);
   const { signal } = options;
   const structure = snapshot.structure;
+  const target = new RestoreTarget(options.target, Boolean(options.resume));
   const owners = new Owners();
   const isRoot = Deno.uid() === 0;
   const unknownNames = new Set<string>();
-  const abs = (path: string) => `${root}/${path}`;
   const paths = Object.keys(structure).sort();
+  const refused = snapshot.refused ?? [];
+  for (const entry of refused) log.error(`snapshot ${id}: refused ${describeRefused(entry)}`);
 
   const progress: RestoreProgress = {
     filesTotal: 0,
@@ -100,13 +86,12 @@ export async function restoreSnapshot(
     bytesDone: 0,
     bytesDownloaded: 0,
   };
-  for (const path of paths) {
-    const entry = structure[path];
-    if (entry.type === "file") {
-      progress.filesTotal++;
-      progress.bytesTotal += entry.size;
-    }
+  const filePaths = paths.filter((p) => structure[p].type === "file");
+  for (const path of filePaths) {
+    progress.filesTotal++;
+    progress.bytesTotal += structure[path].size;
   }
+  let filesKept = 0;
   const report = () => options.onProgress?.(progress);
 
   /** Sets the owner (as root), without following links. */
@@ -123,140 +108,196 @@ export async function restoreSnapshot(
       log.warn(`group ${entry.group} does not exist here; its files keep the restoring group`);
     }
     if (uid === undefined && gid === undefined) return;
-    fs.lchownSync(abs(path), uid ?? -1, gid ?? -1);
-  };
-  const setTimes = (path: string, entry: Entry) => {
-    // Deno's file times have millisecond precision.
-    const time = new Date(Math.round(entry.mtime_ns / 1e6));
-    fs.lutimesSync(abs(path), time, time);
+    target.setOwner(path, uid ?? -1, gid ?? -1);
   };
   /** Owner, then mode (chown clears setuid bits), then times; files and directories only. */
   const finishNode = async (path: string, entry: Entry) => {
     setOwner(path, entry);
-    await Deno.chmod(abs(path), entry.mode & 0o7777);
-    setTimes(path, entry);
+    await target.setMode(path, entry.mode);
+    target.setTimes(path, entry.mtime_ns);
   };
 
-  // Directories first, writable by us until the end.
-  for (const path of paths) {
-    if (structure[path].type !== "directory") continue;
-    await Deno.mkdir(abs(path), { recursive: true, mode: 0o700 });
+  // Directories first, one level at a time, writable by us until the end. Directories that
+  // the snapshot lists entries under but does not describe (0.4.0 records what lies below a
+  // directory it skipped) are created as well.
+  const implied = impliedDirectories(structure);
+  if (implied.length > 0) {
+    log.warn(
+      `the snapshot lists entries below directories it does not describe (0.4.0 records what ` +
+        `lies below a skipped directory); created with mode 0700: ${nameList(implied)}`,
+    );
   }
-  const ensureParent = (path: string) => {
-    const parent = parentOf(path);
-    if (parent && !structure[parent]) fs.mkdirSync(abs(parent), { recursive: true, mode: 0o700 });
-  };
+  const directories = [...paths.filter((p) => structure[p].type === "directory"), ...implied]
+    .sort();
+  for (const path of directories) {
+    signal?.throwIfAborted();
+    await target.makeDirectory(path);
+  }
+  const removed = await target.removeTemporaries(structure);
+  if (removed > 0) log.detail(`removed ${removed} partly written file(s) of an earlier run`);
 
   // Files: one download per digest, then hardlinks for the same inode, copies otherwise.
-  const written = new Set<string>();
-  const fileDigests: [string, string[]][] = Object.entries(snapshot.files);
-  const missingFromStructure: string[] = [];
-  await forEachConcurrent(fileDigests, options.concurrency ?? 4, async ([digest, digestPaths]) => {
-    signal?.throwIfAborted();
-    const filePaths = digestPaths.filter((p) => {
-      if (structure[p]?.type === "file") return true;
-      missingFromStructure.push(p);
-      return false;
-    }).sort();
-    if (filePaths.length === 0) return;
+  const listed = new Set<string>();
+  const contents: Content[] = [];
+  for (const [digest, digestPaths] of Object.entries(snapshot.files)) {
+    const own = digestPaths.filter((p) => structure[p]?.type === "file" && !listed.has(p));
+    own.forEach((p) => listed.add(p));
+    if (own.length > 0) contents.push({ digest, paths: own.sort() });
+  }
+  const empty = filePaths.filter((p) => !listed.has(p));
+  for (const path of empty) {
+    const entry = structure[path];
+    if (entry.type === "file" && !entry.empty && entry.size !== 0) {
+      log.warn(`${path} has no content in the snapshot; restored empty`);
+    }
+  }
+  if (empty.length > 0) contents.push({ paths: empty });
+
+  const replaced: string[] = [];
+  const hashes = new Map<string, string>();
+  /** True when the file at `path` (lstat `info`) already holds the content. */
+  const holds = async (path: string, info: Deno.FileInfo, digest: string | undefined) => {
+    if (!info.isFile) return false;
+    if (!digest) return info.size === 0;
+    if (info.size !== structure[path].size) return false;
+    const key = `${info.dev}:${info.ino}`;
+    let found = hashes.get(key);
+    if (found === undefined) {
+      found = await hashFile(target.abs(path)).catch(() => "");
+      hashes.set(key, found);
+    }
+    return found === digest;
+  };
+
+  /** Downloads a digest into `path`: a temporary file, renamed once its digest matched. */
+  const download = async (digest: string, path: string, all: string[]) => {
     const info = listing.prefixes.get(digest);
     if (!info?.complete) {
       throw new SpareError(
-        `the content of ${filePaths.join(", ")} (${digest}) is missing from the bucket`,
+        `the content of ${nameList(all)} (${digest}) is missing from the bucket`,
       );
     }
-    const [first, ...others] = filePaths;
-    ensureParent(first);
-    const file = await Deno.open(abs(first), { write: true, createNew: true, mode: 0o600 });
-    let intact: boolean;
+    const temporary = await target.createTemporary(path);
     try {
-      intact = await bucket.readContent(info, codec, async (block) => {
-        await writeAll(file, block);
+      const intact = await bucket.readContent(info, codec, async (block) => {
+        await writeAll(temporary.file, block);
         progress.bytesDownloaded += block.length;
       }, signal);
-    } catch (err) {
-      if (err instanceof BlockAuthError) {
+      temporary.file.close();
+      if (!intact) {
         throw new SpareError(
-          `cannot restore ${filePaths.join(", ")}: ${err.message}`,
-          err.exitCode,
-          { cause: err },
+          `the content of ${nameList(all)} does not match its digest ${digest}: corrupted`,
         );
       }
+      await target.commit(temporary, path);
+    } catch (err) {
+      await target.discard(temporary);
+      if (err instanceof BlockAuthError) {
+        throw new SpareError(`cannot restore ${nameList(all)}: ${err.message}`, err.exitCode, {
+          cause: err,
+        });
+      }
       throw err;
-    } finally {
-      file.close();
     }
-    if (!intact) {
-      throw new SpareError(
-        `the content of ${filePaths.join(", ")} does not match its digest ${digest}: corrupted`,
-      );
+  };
+
+  /** Copies `from` (which holds `digest`) to `path`, checking the copy against the digest. */
+  const copy = async (from: string, path: string, digest: string) => {
+    const temporary = await target.createTemporary(path);
+    try {
+      const copied = await copyHashed(target.abs(from), temporary.file);
+      temporary.file.close();
+      if (copied !== digest) {
+        throw new SpareError(`${from} changed while it was copied to ${path}`);
+      }
+      await target.commit(temporary, path);
+    } catch (err) {
+      await target.discard(temporary);
+      throw err;
     }
-    const inodeFirst = new Map<number, string>([[structure[first].inode, first]]);
-    for (const path of others) {
-      ensureParent(path);
-      const linkTo = inodeFirst.get(structure[path].inode);
-      if (linkTo) {
-        await Deno.link(abs(linkTo), abs(path));
-      } else {
-        await Deno.copyFile(abs(first), abs(path));
-        inodeFirst.set(structure[path].inode, path);
+  };
+
+  const restoreContent = async ({ digest, paths: contentPaths }: Content) => {
+    signal?.throwIfAborted();
+    // Resuming: the paths that already hold the content are kept.
+    const intact = new Map<string, number>();
+    for (const path of contentPaths) {
+      const info = await target.existing(path);
+      if (!info) continue;
+      if (info.isDirectory) {
+        throw new SpareError(`cannot restore ${path}: ${target.abs(path)} is a directory`);
+      }
+      if (await holds(path, info, digest)) intact.set(path, info.ino!);
+      else replaced.push(path);
+    }
+    const written = new Set<string>();
+    const place = async (path: string, source: string | undefined) => {
+      if (!digest) await target.writeEmpty(path);
+      else if (source) await copy(source, path, digest);
+      else await download(digest, path, contentPaths);
+      intact.set(path, (await Deno.lstat(target.abs(path))).ino!);
+      written.add(path);
+    };
+    // Paths that shared an inode share one again; each other inode gets its own copy.
+    const groups = new Map<number, string[]>();
+    for (const path of contentPaths) {
+      const inode = structure[path].inode;
+      groups.set(inode, [...(groups.get(inode) ?? []), path]);
+    }
+    const usedInodes = new Set<number>();
+    for (const group of groups.values()) {
+      signal?.throwIfAborted();
+      let leader = group.find((p) => intact.has(p) && !usedInodes.has(intact.get(p)!));
+      if (!leader) {
+        leader = group[0];
+        await place(leader, [...intact.keys()][0]);
+      }
+      const inode = intact.get(leader)!;
+      usedInodes.add(inode);
+      for (const path of group) {
+        if (path === leader || intact.get(path) === inode) continue;
+        await target.link(leader, path);
+        written.add(path);
       }
     }
-    for (const path of filePaths) {
-      written.add(path);
+    for (const path of contentPaths) {
       progress.filesDone++;
       progress.bytesDone += structure[path].size;
-      log.detail(path);
+      if (written.has(path)) log.detail(path);
+      else filesKept++;
     }
     report();
-  });
-  if (missingFromStructure.length > 0) {
+  };
+  await forEachConcurrent(contents, options.concurrency ?? 4, restoreContent);
+  if (replaced.length > 0) {
     log.warn(
-      `the snapshot lists contents for paths it does not describe: ${
-        missingFromStructure.join(", ")
-      }`,
+      `${replaced.length} file(s) in ${options.target} differed from the snapshot and were ` +
+        `replaced: ${nameList(replaced)}`,
     );
   }
 
-  // Empty files (and files without content), hardlinked by inode as well.
-  const emptyByInode = new Map<number, string>();
-  for (const path of paths) {
-    const entry = structure[path];
-    if (entry.type !== "file" || written.has(path)) continue;
+  // Owners, modes and times of files, before any symlink of the snapshot exists.
+  for (const path of filePaths) {
     signal?.throwIfAborted();
-    if (!entry.empty && entry.size !== 0) {
-      log.warn(`${path} has no content in the snapshot; restored empty`);
-    }
-    ensureParent(path);
-    const linkTo = emptyByInode.get(entry.inode);
-    if (linkTo) await Deno.link(abs(linkTo), abs(path));
-    else {
-      await Deno.writeFile(abs(path), new Uint8Array(0), { createNew: true, mode: 0o600 });
-      emptyByInode.set(entry.inode, path);
-    }
-    written.add(path);
-    progress.filesDone++;
-    log.detail(path);
+    await finishNode(path, structure[path]);
   }
-
-  // Symlinks: the link text as read when we have it, else 0.4.0's <root>/<target>.
+  // Symlinks, after every file and directory was written: the link text as read when we
+  // have it, else 0.4.0's <root>/<target>.
   for (const path of paths) {
     const entry = structure[path];
     if (entry.type !== "symlink") continue;
-    ensureParent(path);
-    await Deno.symlink(symlinkText(root, entry), abs(path));
+    signal?.throwIfAborted();
+    await target.makeSymlink(path, symlinkText(options.target, entry));
     setOwner(path, entry);
-    setTimes(path, entry);
+    target.setTimes(path, entry.mtime_ns);
     log.detail(path);
   }
-
-  for (const path of written) await finishNode(path, structure[path]);
   // Directories last, deepest first, so that their mtimes stay.
   for (const path of [...paths].reverse()) {
     if (structure[path].type === "directory") await finishNode(path, structure[path]);
   }
   report();
-  return { ...progress, snapshot: name.slice(SNAPSHOT_PREFIX.length) };
+  return { ...progress, snapshot: id, filesKept, refused: refused.length };
 }
 
 /** The text a restored symlink gets. */
@@ -269,4 +310,31 @@ export function symlinkText(root: string, entry: SymlinkEntry): string {
 async function writeAll(file: Deno.FsFile, data: Uint8Array): Promise<void> {
   let offset = 0;
   while (offset < data.length) offset += await file.write(data.subarray(offset));
+}
+
+/** The BLAKE2b-256 digest of a file's content. */
+function hashFile(path: string): Promise<string> {
+  return copyHashed(path, undefined);
+}
+
+/** Reads `from` (a path or an open file) to its end, writing to `to` if given; its digest. */
+async function copyHashed(
+  from: string | Deno.FsFile,
+  to: Deno.FsFile | undefined,
+): Promise<string> {
+  const file = typeof from === "string" ? await Deno.open(from, { read: true }) : from;
+  const hasher = await ContentHasher.create();
+  const buffer = new Uint8Array(1 << 20);
+  try {
+    while (true) {
+      const n = await file.read(buffer);
+      if (n === null) break;
+      hasher.update(buffer.subarray(0, n));
+      if (to) await writeAll(to, buffer.subarray(0, n));
+    }
+    return hasher.digest();
+  } finally {
+    hasher.release();
+    if (typeof from === "string") file.close();
+  }
 }

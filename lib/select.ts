@@ -37,7 +37,8 @@ export function isSelected(selection: Selection, path: string): boolean {
  * The selected part of a snapshot: the selected paths, the directories on the way to them
  * (with their own entries), and `files` cut to the selected paths (a digest none of whose
  * paths is selected is left out, so it is not downloaded). Hardlink groups split by the
- * selection keep the selected part. The input is not changed.
+ * selection keep the selected part; entries refused when the snapshot was decoded stay
+ * refused where the selection takes their path. The input is not changed.
  */
 export function selectSnapshot(snapshot: SnapshotData, selection: Selection): SnapshotData {
   const structure: Record<string, Entry> = {};
@@ -57,5 +58,6 @@ export function selectSnapshot(snapshot: SnapshotData, selection: Selection): Sn
   // Keys in path order, as a whole snapshot has them.
   const sorted: Record<string, Entry> = {};
   for (const path of Object.keys(structure).sort()) sorted[path] = structure[path];
-  return { files, structure: sorted, identity: snapshot.identity };
+  const refused = snapshot.refused?.filter((r) => isSelected(selection, r.path));
+  return { files, structure: sorted, identity: snapshot.identity, ...(refused ? { refused } : {}) };
 }

@@ -4,7 +4,8 @@
  * the links 0.4.0 cannot restore (lib/legacy_symlinks.ts), merged back into `structure` here.
  */
 import { SpareError } from "./errors.ts";
-import { isSymlinkEntry, splitSymlinks, SYMLINKS_FIELD } from "./legacy_symlinks.ts";
+import { splitSymlinks, SYMLINKS_FIELD } from "./legacy_symlinks.ts";
+import { checkEntries, type RefusedEntry } from "./snapshot_check.ts";
 
 /** Fields every entry has. */
 interface EntryBase {
@@ -49,6 +50,13 @@ export interface SnapshotData {
   files: Record<string, string[]>;
   structure: Record<string, Entry>;
   identity: string;
+  /** Entries left out when the snapshot was decoded, because they failed a check. */
+  refused?: RefusedEntry[];
+  /**
+   * Every key of `files` as stored, including those of refused entries: pruning keeps their
+   * contents, so that a snapshot that cannot be restored in full loses nothing more.
+   */
+  listedDigests?: string[];
 }
 
 /** Prefix names of snapshots start with this. */
@@ -105,22 +113,30 @@ export function encodeSnapshot(snapshot: SnapshotData): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(ordered));
 }
 
-/** Moves the entries of our `symlinks` field into `structure`, checking each. */
-function mergeSymlinks(data: Record<string, unknown>, name: string) {
+/**
+ * Moves the entries of our `symlinks` field into `structure`; returns, by path, why one of
+ * them is refused (it is not a symlink, or structure has its path as well).
+ */
+function mergeSymlinks(
+  data: Record<string, unknown>,
+  structure: Record<string, unknown>,
+  name: string,
+): Map<string, string> {
+  const refused = new Map<string, string>();
   const symlinks = data[SYMLINKS_FIELD];
-  delete data[SYMLINKS_FIELD];
-  if (symlinks === undefined) return;
-  const damaged = (what: string) => new SpareError(`snapshot ${name} is damaged: ${what}`);
+  if (symlinks === undefined) return refused;
   if (!symlinks || typeof symlinks !== "object" || Array.isArray(symlinks)) {
-    throw damaged(`${SYMLINKS_FIELD} is not a map of paths to symlinks`);
+    throw new SpareError(
+      `snapshot ${name} is damaged: ${SYMLINKS_FIELD} is not a map of paths to symlinks`,
+    );
   }
-  const structure = data.structure as Record<string, unknown>;
   for (const [path, entry] of Object.entries(symlinks)) {
-    if (!isSymlinkEntry(entry)) {
-      throw damaged(`the entry of ${path} in ${SYMLINKS_FIELD} is not a symlink`);
-    }
     if (Object.hasOwn(structure, path)) {
-      throw damaged(`${path} is both in structure and in ${SYMLINKS_FIELD}`);
+      refused.set(path, `it is both in structure and in ${SYMLINKS_FIELD}`);
+      continue;
+    }
+    if ((entry as { type?: unknown } | null)?.type !== "symlink") {
+      refused.set(path, `its entry in ${SYMLINKS_FIELD} is not a symlink`);
     }
     // defineProperty: a path named __proto__ stays a path.
     Object.defineProperty(structure, path, {
@@ -130,9 +146,13 @@ function mergeSymlinks(data: Record<string, unknown>, name: string) {
       configurable: true,
     });
   }
+  return refused;
 }
 
-/** Parses and checks snapshot metadata; damaged JSON is a SpareError naming the snapshot. */
+/**
+ * Parses snapshot metadata; damaged JSON is a SpareError naming the snapshot. Every entry is
+ * checked (lib/snapshot_check.ts): those that fail are left out and listed in `refused`.
+ */
 export function decodeSnapshot(bytes: Uint8Array, name: string): SnapshotData {
   let parsed: unknown;
   try {
@@ -140,29 +160,17 @@ export function decodeSnapshot(bytes: Uint8Array, name: string): SnapshotData {
   } catch (err) {
     throw new SpareError(`snapshot ${name} is damaged: its metadata is not valid JSON (${err})`);
   }
-  const data = parsed as Partial<SnapshotData> | null;
+  const isObject = (value: unknown): value is Record<string, unknown> =>
+    typeof value === "object" && value !== null && !Array.isArray(value);
   if (
-    !data || typeof data !== "object" || typeof data.files !== "object" || !data.files ||
-    typeof data.structure !== "object" || !data.structure || typeof data.identity !== "string"
+    !isObject(parsed) || !isObject(parsed.files) || !isObject(parsed.structure) ||
+    typeof parsed.identity !== "string"
   ) {
     throw new SpareError(`snapshot ${name} is damaged: files, structure or identity is missing`);
   }
-  mergeSymlinks(data as Record<string, unknown>, name);
-  for (const [digest, paths] of Object.entries(data.files)) {
-    if (!Array.isArray(paths) || paths.some((p) => typeof p !== "string")) {
-      throw new SpareError(
-        `snapshot ${name} is damaged: the paths of ${digest} are not a list of names`,
-      );
-    }
-  }
-  for (const [path, entry] of Object.entries(data.structure)) {
-    if (
-      !entry || typeof entry !== "object" || !["file", "directory", "symlink"].includes(entry.type)
-    ) {
-      throw new SpareError(`snapshot ${name} is damaged: the entry of ${path} has no known type`);
-    }
-  }
-  return data as SnapshotData;
+  const badSymlinks = mergeSymlinks(parsed, parsed.structure, name);
+  const checked = checkEntries(parsed.files, parsed.structure, badSymlinks);
+  return { ...checked, identity: parsed.identity };
 }
 
 /** Digest of each path in `files`, inverted. */

@@ -1,6 +1,7 @@
 /**
- * `verify`: for every snapshot, every digest exists, opens, decompresses and hashes to its
- * name, and every path in `files` is in `structure`. Each digest is downloaded once. `--sample`
+ * `verify`: for every snapshot, every entry passes the checks of decoding (lib/snapshot_check.ts:
+ * paths, fields, every path in `files` a file in `structure`), and every digest exists,
+ * opens, decompresses and hashes to its name. Each digest is downloaded once. `--sample`
  * downloads a seeded random share of the digests; `--structure-only` downloads none and
  * checks from one listing that every digest has all its blocks.
  */
@@ -11,6 +12,7 @@ import { forEachConcurrent } from "./limit.ts";
 import type { Log } from "./log.ts";
 import type { ProgressFigures } from "./progress.ts";
 import { SNAPSHOT_PREFIX } from "./snapshot.ts";
+import { describeRefused } from "./snapshot_check.ts";
 import { readSnapshot, snapshotNames } from "./snapshots.ts";
 
 /** One thing found wrong, with the paths it affects. */
@@ -84,16 +86,14 @@ export async function verifyBucket(
       result.problems.push({ snapshot: id, message: errorText(err), paths: [] });
       continue;
     }
+    for (const entry of snapshot.refused ?? []) {
+      result.problems.push({
+        snapshot: id,
+        message: `snapshot ${id} is invalid: refused ${describeRefused(entry)}`,
+        paths: [],
+      });
+    }
     for (const [digest, paths] of Object.entries(snapshot.files)) {
-      const missing = paths.filter((p) => snapshot.structure[p]?.type !== "file");
-      if (missing.length > 0) {
-        result.problems.push({
-          snapshot: id,
-          digest,
-          message: "paths in files are not files in structure",
-          paths: missing,
-        });
-      }
       const entry = snapshot.structure[paths[0]];
       if (entry?.type === "file") sizes.set(digest, entry.size);
       const list = users.get(digest) ?? [];

@@ -94,5 +94,18 @@ export async function spareExpect(
   return result;
 }
 
+/** Waits until `condition` holds, polling every 20 ms; throws after `timeoutMs`. */
+export async function waitFor(
+  what: string,
+  condition: () => boolean,
+  timeoutMs = 60_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 /** True when the tests have an S3 server. */
 export const hasServer = testS3Env() !== undefined;

@@ -7,19 +7,12 @@ import {
   passThroughEnv,
   spareCommand,
   spareExpect,
+  waitFor,
 } from "./cli.ts";
 import { FaultProxy } from "./fault_proxy.ts";
 import { bucketState, describeTree, pseudoRandom, TempDirs } from "./tree.ts";
 
 const options = { ignore: !hasServer, sanitizeResources: false, sanitizeOps: false };
-
-async function waitFor(what: string, condition: () => boolean, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** A tree with a multi-block file and a few small ones. */
 async function makeSource(dirs: TempDirs, seed = 1): Promise<string> {

@@ -95,7 +95,7 @@ Deno.test("symlinks round-trip through the snapshot field that 0.4.0 ignores", (
   assertEquals(Object.keys(raw.structure), ["file", "link-in"]);
   assertEquals(Object.keys(raw.symlinks), ["link-rel"]);
   const decoded = decodeSnapshot(bytes, "snapshot_X");
-  assertEquals(decoded.structure, structure);
+  assertEquals({ ...decoded.structure }, structure);
   assert(!("symlinks" in decoded));
   // Without such links, the snapshot is exactly what 0.4.0 writes.
   const plain = encodeSnapshot({ files: {}, structure: { file: file() }, identity: "i" });
@@ -106,26 +106,32 @@ Deno.test("symlinks round-trip through the snapshot field that 0.4.0 ignores", (
   ]);
 });
 
-Deno.test("a damaged symlinks field is refused with one clear line", async () => {
+Deno.test("a damaged symlinks field is refused with one clear line, a bad entry of it refused", async () => {
   const good = { ...link("l", "x") };
-  const cases: [unknown, string][] = [
-    [[], "symlinks is not a map of paths to symlinks"],
-    ["x", "symlinks is not a map of paths to symlinks"],
-    [null, "symlinks is not a map of paths to symlinks"],
-    [{ l: { ...good, type: "file" } }, "the entry of l in symlinks is not a symlink"],
-    [{ l: { ...good, target: 5 } }, "the entry of l in symlinks is not a symlink"],
-    [{ l: { ...good, link: [] } }, "the entry of l in symlinks is not a symlink"],
-    [{ l: { ...good, mtime_ns: "now" } }, "the entry of l in symlinks is not a symlink"],
-    [{ f: good }, "f is both in structure and in symlinks"],
-  ];
-  for (const [symlinks, message] of cases) {
+  for (const symlinks of [[], "x", null]) {
     const text = JSON.stringify({ files: {}, structure: { f: file() }, identity: "i", symlinks });
     const error = await assertRejects(
       () =>
         Promise.resolve().then(() => decodeSnapshot(new TextEncoder().encode(text), "snapshot_X")),
       SpareError,
     );
-    assertStringIncludes(error.message, `snapshot snapshot_X is damaged: ${message}`);
+    assertStringIncludes(
+      error.message,
+      "snapshot snapshot_X is damaged: symlinks is not a map of paths to symlinks",
+    );
+  }
+  const cases: [unknown, string, string][] = [
+    [{ l: { ...good, type: "file" } }, "l", "its entry in symlinks is not a symlink"],
+    [{ l: { ...good, target: 5 } }, "l", "its target is missing or not text"],
+    [{ l: { ...good, link: [] } }, "l", "its link is not text"],
+    [{ l: { ...good, mtime_ns: "now" } }, "l", "its mtime_ns is missing or not a time"],
+    [{ f: good }, "f", "it is both in structure and in symlinks"],
+  ];
+  for (const [symlinks, path, reason] of cases) {
+    const text = JSON.stringify({ files: {}, structure: { f: file() }, identity: "i", symlinks });
+    const decoded = decodeSnapshot(new TextEncoder().encode(text), "snapshot_X");
+    assertEquals(decoded.refused, [{ path, reason }]);
+    assertEquals(Object.keys(decoded.structure), path === "f" ? [] : ["f"]);
   }
   // A path named __proto__ is a path like any other.
   const text = `{"files":{},"structure":{},"identity":"i","symlinks":{"__proto__":${
@@ -133,7 +139,8 @@ Deno.test("a damaged symlinks field is refused with one clear line", async () =>
   }}}`;
   const decoded = decodeSnapshot(new TextEncoder().encode(text), "snapshot_X");
   assertEquals(Object.keys(decoded.structure), ["__proto__"]);
-  assertEquals(Object.getPrototypeOf(decoded.structure), Object.prototype);
+  assert(Object.hasOwn(decoded.structure, "__proto__"), "a path, not the prototype");
+  assertEquals(decoded.structure["__proto__"].type, "symlink");
 });
 
 Deno.test({

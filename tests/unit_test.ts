@@ -76,7 +76,7 @@ Deno.test("snapshot metadata keeps 0.4.0's key order and refuses damaged JSON cl
     const text of [
       '{"files": {',
       '{"files": {}, "structure": {}}',
-      '{"files": {"d": "x"}, "structure": {}, "identity": ""}',
+      '{"files": [], "structure": {}, "identity": ""}',
     ]
   ) {
     let error: unknown;

@@ -37,6 +37,7 @@ export const OPTIONS = {
   sample: { type: "string" },
   seed: { type: "string" },
   "structure-only": { type: "boolean" },
+  resume: { type: "boolean" },
   verbose: { type: "boolean" },
   quiet: { type: "boolean" },
   json: { type: "boolean" },

@@ -1,5 +1,5 @@
-/** `restore`: rebuild one snapshot (default the latest) into an empty --path. */
-import { SpareError } from "../errors.ts";
+/** `restore`: rebuild one snapshot (default the latest), or a part of it, into an empty --path, or complete one. */
+import { ExitCode, SpareError } from "../errors.ts";
 import { globMatcher } from "../glob.ts";
 import { withLock } from "../lock.ts";
 import { prepareTarget, restoreSnapshot } from "../restore.ts";
@@ -40,19 +40,32 @@ export const restoreCommand: Command = {
               `${describeSelection(context)} (spare ls lists what is there)`,
           );
         }
-        await prepareTarget(target);
+        const resume = await prepareTarget(target, snapshot, {
+          resume: flags.resume,
+          snapshotId: name.slice(SNAPSHOT_PREFIX.length),
+        });
         try {
           return await restoreSnapshot(bucket, codec, listing, name, snapshot, log, {
             target,
+            resume,
             signal,
             concurrency: Math.max(FILES_READ_AT_ONCE, context.jobs),
             onProgress: (p) => progress.update(p),
           });
         } catch (err) {
-          log.error(`the restore into ${target} is incomplete`);
+          log.error(
+            `the restore into ${target} is incomplete; run the same restore with --resume to complete it`,
+          );
           throw err;
         }
       });
+      if (result.refused > 0) {
+        log.error(
+          `the restore into ${target} is incomplete: ${result.refused} entries of the snapshot were refused (named above)`,
+        );
+        context.emit({ result: "incomplete", ...result });
+        return ExitCode.failure;
+      }
       context.emit({ result: "ok", ...result });
       return 0;
     } finally {

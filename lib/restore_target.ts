@@ -1,0 +1,300 @@
+/**
+ * The directory a restore writes into, and every write it makes there: directories created
+ * one level at a time, files created under a temporary name with O_EXCL (which never follows
+ * a symlink nor truncates anything) and renamed into place, links and modes set only below
+ * directories this restore created or checked. Also what a target already holds, for a
+ * re-run into it and for `--resume`.
+ */
+import fs from "node:fs";
+import { SpareError } from "./errors.ts";
+import type { Entry, SnapshotData } from "./snapshot.ts";
+import { ancestorsOf, displayPath } from "./snapshot_check.ts";
+
+/** Files being restored are written under this prefix, in their final directory. */
+export const TEMPORARY_PREFIX = ".spare-tmp-";
+
+/** The directory that holds `path` ("" for the root). */
+export function parentOf(path: string): string {
+  const i = path.lastIndexOf("/");
+  return i < 0 ? "" : path.slice(0, i);
+}
+
+/** Ancestors of the snapshot's paths that the snapshot does not describe, sorted. */
+export function impliedDirectories(structure: Record<string, Entry>): string[] {
+  const implied = new Set<string>();
+  for (const path of Object.keys(structure)) {
+    for (const ancestor of ancestorsOf(path)) {
+      if (!structure[ancestor]) implied.add(ancestor);
+    }
+  }
+  return [...implied].sort();
+}
+
+/** Up to `shown` names, then how many more. */
+export function nameList(names: string[], shown = 10): string {
+  const listed = names.slice(0, shown).map(displayPath).join(", ");
+  return names.length > shown ? `${listed} and ${names.length - shown} more` : listed;
+}
+
+function targetError(target: string, err: unknown): SpareError {
+  const reason = err instanceof Deno.errors.PermissionDenied ? "permission denied" : String(err);
+  return new SpareError(`cannot restore into ${target}: ${reason}`);
+}
+
+async function lstatOrUndefined(path: string): Promise<Deno.FileInfo | undefined> {
+  try {
+    return await Deno.lstat(path);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound || err instanceof Deno.errors.NotADirectory) {
+      return undefined;
+    }
+    throw err;
+  }
+}
+
+/**
+ * Checks the target before a restore: missing (then created) or empty, or, with `resume`,
+ * anything. A target that is not empty without `resume` is refused, saying what of the
+ * snapshot is missing from it. Returns true when the target holds something to complete.
+ */
+export async function prepareTarget(
+  target: string,
+  snapshot: SnapshotData,
+  options: { resume?: boolean; snapshotId: string },
+): Promise<boolean> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(target);
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw targetError(target, err);
+    try {
+      await Deno.mkdir(target, { recursive: true });
+    } catch (mkdirErr) {
+      throw targetError(target, mkdirErr);
+    }
+    return false;
+  }
+  if (!info.isDirectory) throw new SpareError(`restore target ${target} is not a directory`);
+  let empty = true;
+  for await (const _ of Deno.readDir(target)) {
+    empty = false;
+    break;
+  }
+  if (!empty && !options.resume) {
+    throw new SpareError(await notEmptyMessage(target, snapshot, options.snapshotId));
+  }
+  try {
+    const probe = `${target}/.spare-write-test-${Deno.pid}`;
+    await Deno.writeFile(probe, new Uint8Array(0), { createNew: true });
+    await Deno.remove(probe);
+  } catch (err) {
+    throw targetError(target, err);
+  }
+  return !empty;
+}
+
+/** Why a non-empty target is refused, and how to complete an interrupted restore in it. */
+async function notEmptyMessage(
+  target: string,
+  snapshot: SnapshotData,
+  snapshotId: string,
+): Promise<string> {
+  const paths = Object.keys(snapshot.structure).sort();
+  const missing: string[] = [];
+  for (const path of paths) {
+    if (!(await lstatOrUndefined(`${target}/${path}`))) missing.push(path);
+  }
+  const temporaries = await findTemporaries(target, snapshot.structure);
+  const start = `restore target ${target} is not empty`;
+  if (missing.length === paths.length && temporaries.length === 0) {
+    return `${start}: restore only into an empty directory (or complete an interrupted ` +
+      `restore of the same snapshot with --resume)`;
+  }
+  if (missing.length === 0 && temporaries.length === 0) {
+    return `${start}: it holds every path of snapshot ${snapshotId} already; --resume checks ` +
+      `every file against its digest and sets modes and times again`;
+  }
+  const partial = temporaries.length > 0
+    ? ` and ${temporaries.length} partly written file(s) under ${TEMPORARY_PREFIX}* names`
+    : "";
+  return `${start}: ${missing.length} of the ${paths.length} paths of snapshot ${snapshotId} ` +
+    `are missing from it (${nameList(missing)})${partial}; if it holds an interrupted restore ` +
+    `of that snapshot, run the same restore with --resume to complete it`;
+}
+
+/** Temporary files of an earlier restore in the snapshot's directories (absolute paths). */
+async function findTemporaries(
+  root: string,
+  structure: Record<string, Entry>,
+): Promise<string[]> {
+  const directories = [
+    "",
+    ...Object.keys(structure).filter((p) => structure[p].type === "directory"),
+    ...impliedDirectories(structure),
+  ];
+  const found: string[] = [];
+  for (const dir of directories) {
+    const absolute = dir ? `${root}/${dir}` : root;
+    const info = await lstatOrUndefined(absolute);
+    if (!info?.isDirectory) continue; // missing, or not ours to look into
+    try {
+      for await (const item of Deno.readDir(absolute)) {
+        const path = dir ? `${dir}/${item.name}` : item.name;
+        if (item.isFile && item.name.startsWith(TEMPORARY_PREFIX) && !structure[path]) {
+          found.push(`${absolute}/${item.name}`);
+        }
+      }
+    } catch { /* unreadable: nothing of ours */ }
+  }
+  return found;
+}
+
+/** A file being written under a temporary name. */
+export interface TemporaryFile {
+  file: Deno.FsFile;
+  path: string;
+}
+
+/**
+ * The restore target, and the only way the restore writes into it. Every write is below a
+ * directory that this run created or (when resuming) found to be a real directory, and
+ * none follows a symlink at its last component.
+ */
+export class RestoreTarget {
+  /** Directories (relative; "" is the root) known to be real directories of ours. */
+  private readonly checked = new Set<string>([""]);
+
+  constructor(readonly root: string, readonly resume: boolean) {}
+
+  /** The absolute path of a snapshot path. */
+  abs(path: string): string {
+    return path ? `${this.root}/${path}` : this.root;
+  }
+
+  private requireParent(path: string): void {
+    if (!this.checked.has(parentOf(path))) {
+      throw new Error(`refusing to write ${path}: its directory was not made by this restore`);
+    }
+  }
+
+  /** Creates a directory (mode 0700 until finished); an existing one must be a real directory. */
+  async makeDirectory(path: string): Promise<void> {
+    this.requireParent(path);
+    const absolute = this.abs(path);
+    try {
+      await Deno.mkdir(absolute, { mode: 0o700 });
+    } catch (err) {
+      if (!(err instanceof Deno.errors.AlreadyExists)) throw err;
+      const info = await Deno.lstat(absolute);
+      if (!info.isDirectory) {
+        throw new SpareError(`cannot restore ${path}: ${absolute} exists and is not a directory`);
+      }
+      if (this.resume) await Deno.chmod(absolute, 0o700); // an earlier run may have finished it
+    }
+    this.checked.add(path);
+  }
+
+  /** What is at `path` now, without following a symlink (resume only; else nothing). */
+  async existing(path: string): Promise<Deno.FileInfo | undefined> {
+    if (!this.resume) return undefined;
+    this.requireParent(path);
+    return await lstatOrUndefined(this.abs(path));
+  }
+
+  /** Creates a new empty file under a temporary name in the directory of `path`. */
+  async createTemporary(path: string): Promise<TemporaryFile> {
+    this.requireParent(path);
+    const random = Array.from(
+      crypto.getRandomValues(new Uint8Array(8)),
+      (b) => b.toString(16).padStart(2, "0"),
+    ).join("");
+    const temporary = `${this.abs(parentOf(path))}/${TEMPORARY_PREFIX}${random}`;
+    const file = await Deno.open(temporary, { write: true, createNew: true, mode: 0o600 });
+    return { file, path: temporary };
+  }
+
+  /** Renames a finished temporary file to `path` (replacing a file or symlink there). */
+  async commit(temporary: TemporaryFile, path: string): Promise<void> {
+    this.requireParent(path);
+    await Deno.rename(temporary.path, this.abs(path));
+  }
+
+  /** Removes a temporary file that will not be committed (best effort). */
+  async discard(temporary: TemporaryFile): Promise<void> {
+    try {
+      temporary.file.close();
+    } catch { /* closed already */ }
+    await Deno.remove(temporary.path).catch(() => {});
+  }
+
+  /** Creates an empty file at `path`. */
+  async writeEmpty(path: string): Promise<void> {
+    const temporary = await this.createTemporary(path);
+    temporary.file.close();
+    await this.commit(temporary, path);
+  }
+
+  /** Makes `path` a hardlink of `existing` (replacing what a resumed target has there). */
+  async link(existing: string, path: string): Promise<void> {
+    this.requireParent(path);
+    try {
+      await Deno.link(this.abs(existing), this.abs(path));
+      return;
+    } catch (err) {
+      if (!(err instanceof Deno.errors.AlreadyExists) || !this.resume) throw err;
+    }
+    const temporary = await this.createTemporary(path);
+    temporary.file.close();
+    await Deno.remove(temporary.path);
+    await Deno.link(this.abs(existing), temporary.path);
+    await this.commit(temporary, path);
+  }
+
+  /** Creates the symlink `path` (when resuming, a symlink already there is replaced). */
+  async makeSymlink(path: string, text: string): Promise<void> {
+    this.requireParent(path);
+    const absolute = this.abs(path);
+    const info = await this.existing(path);
+    if (info?.isSymlink) {
+      if (await Deno.readLink(absolute) === text) return;
+      await Deno.remove(absolute);
+    } else if (info) {
+      throw new SpareError(`cannot restore ${path}: ${absolute} exists and is not a symlink`);
+    }
+    await Deno.symlink(text, absolute);
+  }
+
+  /** Sets owner (ids; -1 keeps one), without following a symlink. */
+  setOwner(path: string, uid: number, gid: number): void {
+    this.requireParent(path);
+    fs.lchownSync(this.abs(path), uid, gid);
+  }
+
+  /** Sets the permission bits of a file or directory; refuses a symlink. */
+  async setMode(path: string, mode: number): Promise<void> {
+    this.requireParent(path);
+    const absolute = this.abs(path);
+    if ((await Deno.lstat(absolute)).isSymlink) {
+      throw new Error(`refusing to change the mode of ${path} through a symlink`);
+    }
+    await Deno.chmod(absolute, mode & 0o7777);
+  }
+
+  /** Sets the mtime (and atime), without following a symlink; milliseconds precision. */
+  setTimes(path: string, mtimeNs: number): void {
+    this.requireParent(path);
+    const time = new Date(Math.round(mtimeNs / 1e6));
+    fs.lutimesSync(this.abs(path), time, time);
+  }
+
+  /**
+   * When resuming: removes the temporary files an earlier run left in the snapshot's
+   * directories; returns how many.
+   */
+  async removeTemporaries(structure: Record<string, Entry>): Promise<number> {
+    if (!this.resume) return 0;
+    const found = await findTemporaries(this.root, structure);
+    for (const path of found) await Deno.remove(path);
+    return found.length;
+  }
+}

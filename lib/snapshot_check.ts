@@ -1,0 +1,200 @@
+/**
+ * Checking a decoded snapshot entry by entry, before anything acts on it: a snapshot comes
+ * from the network, and restore must not be led outside its target or through a symlink.
+ * Entries that fail are refused (each with one reason); the rest of the snapshot stays usable.
+ */
+import type { Entry } from "./snapshot.ts";
+
+/** One path (or `files` key) of a snapshot that restore and verify refuse, and why. */
+export interface RefusedEntry {
+  /** The path as the snapshot spells it, or the digest when a `files` key is at fault. */
+  path: string;
+  reason: string;
+}
+
+/** The accepted part of a snapshot's `files` and `structure`, and what was refused. */
+export interface CheckedEntries {
+  files: Record<string, string[]>;
+  structure: Record<string, Entry>;
+  refused: RefusedEntry[];
+  /** Every key of `files`, refused or not: pruning keeps what they name. */
+  listedDigests: string[];
+}
+
+const S_IFMT = 0o170000;
+const TYPE_BITS: Record<Entry["type"], number> = {
+  file: 0o100000,
+  directory: 0o040000,
+  symlink: 0o120000,
+};
+const DIGEST_PATTERN = /^[0-9a-f]{64}$/;
+
+/** A path or name as it can be shown on one line: quoted when empty or unprintable. */
+export function displayPath(path: string): string {
+  // deno-lint-ignore no-control-regex
+  return path === "" || /[\x00-\x1f\x7f]|^\s|\s$/.test(path) ? JSON.stringify(path) : path;
+}
+
+/** One line about a refused entry. */
+export function describeRefused(entry: RefusedEntry): string {
+  return `${displayPath(entry.path)}: ${entry.reason}`;
+}
+
+/** Why `path` cannot be a path of a snapshot (relative, `/`-separated, plain names), if it cannot. */
+export function pathProblem(path: string): string | undefined {
+  if (path === "") return "the path is empty";
+  if (path.includes("\0")) return "the path contains a NUL character";
+  if (path.startsWith("/")) return "the path is absolute";
+  for (const name of path.split("/")) {
+    if (name === "") return "the path has an empty component";
+    if (name === "." || name === "..") return `the path has a ${name} component`;
+  }
+  return undefined;
+}
+
+/** The paths of the directories that hold `path`, outermost first ("a", "a/b" for "a/b/c"). */
+export function ancestorsOf(path: string): string[] {
+  const out: string[] = [];
+  for (let i = path.indexOf("/"); i >= 0; i = path.indexOf("/", i + 1)) out.push(path.slice(0, i));
+  return out;
+}
+
+const isCount = (value: unknown) => Number.isInteger(value) && (value as number) >= 0;
+
+/** Why `raw` is not a usable structure entry, if it is not. */
+export function entryProblem(raw: unknown): string | undefined {
+  if (!raw || typeof raw !== "object" || Array.isArray(raw)) return "its entry is not an object";
+  const entry = raw as Record<string, unknown>;
+  const type = entry.type;
+  if (type !== "file" && type !== "directory" && type !== "symlink") {
+    return `its type ${shortJson(type)} is not file, directory or symlink`;
+  }
+  for (const field of ["user", "group"]) {
+    if (typeof entry[field] !== "string") return `its ${field} is missing or not a name`;
+  }
+  const mode = entry.mode;
+  if (!isCount(mode) || (mode as number) > 0o177777) return "its mode is missing or not a mode";
+  for (const field of ["size", "inode"]) {
+    if (!isCount(entry[field])) return `its ${field} is missing or not a count`;
+  }
+  if (!Number.isInteger(entry.mtime_ns)) return "its mtime_ns is missing or not a time";
+  if (entry.ctime_ns !== undefined && !Number.isInteger(entry.ctime_ns)) {
+    return "its ctime_ns is not a time";
+  }
+  const typeBits = (mode as number) & S_IFMT;
+  if (typeBits !== 0 && typeBits !== TYPE_BITS[type]) {
+    return `its mode ${(mode as number).toString(8)} is not the mode of a ${type}`;
+  }
+  if (type === "file" && entry.empty !== undefined && typeof entry.empty !== "boolean") {
+    return "its empty field is not true or false";
+  }
+  if (type === "symlink") {
+    if (typeof entry.target !== "string") return "its target is missing or not text";
+    if (entry.link !== undefined && typeof entry.link !== "string") return "its link is not text";
+    const text = typeof entry.link === "string" ? entry.link : entry.target;
+    if (text === "" || text.includes("\0")) return "its link text is empty or contains NUL";
+  }
+  return undefined;
+}
+
+function shortJson(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 40 ? text.slice(0, 40) + "…" : text;
+}
+
+/**
+ * Checks every entry of a snapshot's `files` and `structure` (as parsed from JSON): paths,
+ * entry fields, digests, and that nothing lies under a file or symlink of the snapshot.
+ * `refusedAlready` names paths refused for reasons found before (with the reason). Returns
+ * what passed (objects without a prototype, so any path is a plain key) and what was
+ * refused; never throws.
+ */
+export function checkEntries(
+  rawFiles: Record<string, unknown>,
+  rawStructure: Record<string, unknown>,
+  refusedAlready: Map<string, string> = new Map(),
+): CheckedEntries {
+  const refused: RefusedEntry[] = [];
+  const structure: Record<string, Entry> = Object.create(null);
+  for (const [path, raw] of Object.entries(rawStructure)) {
+    const problem = refusedAlready.get(path) ?? pathProblem(path) ?? entryProblem(raw);
+    if (problem) refused.push({ path, reason: problem });
+    else structure[path] = raw as Entry;
+  }
+  // Nothing may lie under a file or a symlink, nor under an entry that was refused; an
+  // ancestor that the snapshot does not describe at all is allowed (restore creates it).
+  for (const path of Object.keys(structure)) {
+    for (const ancestor of ancestorsOf(path)) {
+      if (!Object.hasOwn(rawStructure, ancestor)) continue;
+      const type = structure[ancestor]?.type;
+      if (type === "directory") continue;
+      const what = type
+        ? `the ${type} ${displayPath(ancestor)}`
+        : `${displayPath(ancestor)}, which is refused`;
+      refused.push({ path, reason: `it lies under ${what}` });
+      delete structure[path];
+      break;
+    }
+  }
+
+  const files: Record<string, string[]> = Object.create(null);
+  const digestOfPath = new Map<string, string>();
+  const listedTwice = new Set<string>();
+  for (const [digest, paths] of Object.entries(rawFiles)) {
+    if (!Array.isArray(paths) || paths.some((p) => typeof p !== "string")) {
+      refused.push({
+        path: digest,
+        reason: "files maps this digest to something other than paths",
+      });
+      continue;
+    }
+    const kept: string[] = [];
+    for (const path of new Set(paths as string[])) {
+      const problem = fileProblem(digest, path, rawStructure, structure);
+      if (problem === null) continue; // refused already, for its structure entry
+      if (problem) {
+        refused.push({ path, reason: problem });
+        if (structure[path]?.type === "file") delete structure[path];
+        continue;
+      }
+      if (digestOfPath.has(path)) listedTwice.add(path);
+      digestOfPath.set(path, digest);
+      kept.push(path);
+    }
+    if (kept.length > 0) files[digest] = kept;
+  }
+  for (const path of listedTwice) {
+    refused.push({ path, reason: "files lists it under more than one digest" });
+    delete structure[path];
+  }
+  if (listedTwice.size > 0) {
+    for (const [digest, paths] of Object.entries(files)) {
+      const kept = paths.filter((p) => !listedTwice.has(p));
+      if (kept.length > 0) files[digest] = kept;
+      else delete files[digest];
+    }
+  }
+  return { files, structure, refused, listedDigests: Object.keys(rawFiles) };
+}
+
+/**
+ * Why `files` may not list `path` under `digest`: a reason, undefined when it may, null
+ * when the path's structure entry was refused already.
+ */
+function fileProblem(
+  digest: string,
+  path: string,
+  rawStructure: Record<string, unknown>,
+  structure: Record<string, Entry>,
+): string | null | undefined {
+  const entry = structure[path];
+  if (!entry && Object.hasOwn(rawStructure, path)) return null;
+  const problem = pathProblem(path);
+  if (problem) return problem;
+  if (!DIGEST_PATTERN.test(digest)) {
+    return `its digest ${shortJson(digest)} in files is not 64 lowercase hex characters`;
+  }
+  if (!entry) return "files lists content for it, but structure does not describe it";
+  if (entry.type !== "file") return `files lists content for it, but it is a ${entry.type}`;
+  return undefined;
+}
