@@ -119,6 +119,13 @@ Deno.test("selection: excludes win over includes, also through a directory", () 
   assertEquals(Object.keys(onlyExclude.structure), ["data", "data/big.bin", "data/hosts.bak"]);
   assertEquals(onlyExclude.files, { big: ["data/big.bin"], hosts: ["data/hosts.bak"] });
   assertEquals(Object.keys(selectSnapshot(sample(), select(["nothing"])).structure), []);
+  const withRefused = {
+    ...sample(),
+    refused: [{ path: "etc/bad", reason: "x" }, { path: "data/bad", reason: "y" }],
+  };
+  assertEquals(selectSnapshot(withRefused, select(["etc"])).refused, [
+    { path: "etc/bad", reason: "x" },
+  ]);
 });
 
 Deno.test("diff: +, -, M (content, link), T (type), P (mode, owner, mtime), nothing else", () => {
