@@ -27,8 +27,8 @@ export const restoreCommand: Command = {
     const target = context.path!;
     const progress = progressLine(context);
     try {
-      const codec = await openCodec(context, bucket);
       await bucket.checkMarker();
+      const codec = await openCodec(context, bucket);
       const result = await withLock(bucket, "restore", log, async (signal) => {
         const listing = await bucket.listing();
         const name = resolveSnapshot(listing, flags.snapshot);

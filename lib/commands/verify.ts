@@ -21,8 +21,8 @@ export const verifyCommand: Command = {
     const { bucket } = context.connect();
     const progress = progressLine(context);
     try {
-      const codec = await openCodec(context, bucket);
       await bucket.checkMarker();
+      const codec = await openCodec(context, bucket);
       const result = await withLock(bucket, "verify", context.log, async (signal) => {
         const listing = await bucket.listing();
         return verifyBucket(bucket, codec, listing, context.log, {
