@@ -12,7 +12,7 @@ import { releaseMemoryNow } from "./memory.ts";
 import { hostName } from "./lock.ts";
 import type { Log } from "./log.ts";
 import { Owners } from "./owners.ts";
-import { prune } from "./prune.ts";
+import { prune, snapshotsToKeep } from "./prune.ts";
 import {
   digestByPath,
   encodeSnapshot,
@@ -30,6 +30,8 @@ export interface CreateOptions {
   skip?: (path: string) => boolean;
   force?: boolean;
   keep?: number;
+  /** Also keep every snapshot younger than this many milliseconds (--keep-within). */
+  keepWithinMs?: number;
   rehash?: boolean;
   /** Files read and uploaded at once (of them, at most 4 larger than 64 KiB). */
   fileConcurrency?: number;
@@ -195,7 +197,12 @@ export async function createSnapshot(
     signal,
   );
 
-  const kept = [...snapshotNames, snapshotName].slice(-Math.max(1, options.keep ?? 1));
+  const kept = snapshotsToKeep(
+    [...snapshotNames, snapshotName],
+    options.keep ?? 1,
+    options.keepWithinMs,
+    Date.now(),
+  );
   const keptData = new Map<string, SnapshotData>([[snapshotName, snapshot]]);
   for (const name of kept) {
     if (keptData.has(name)) continue;

@@ -63,6 +63,20 @@ export function parseBlockKey(key: string, size = 0): (BlockRef & { prefix: stri
   return { prefix: match[1], key, index: Number(match[2]), nonce: match[3], size };
 }
 
+/**
+ * What is wrong with a prefix's blocks as listed, or undefined: they must be numbered 1..n
+ * without a gap or a double, and be at least `blocksNeeded` (when the size is known).
+ */
+export function prefixDamage(info: PrefixInfo, blocksNeeded = 0): string | undefined {
+  const bad = info.blocks.findIndex((block, i) => block.index !== i + 1);
+  if (bad >= 0) return `prefix ${info.name} is damaged: block ${bad + 1} is missing or doubled`;
+  if (info.blocks.length < blocksNeeded) {
+    return `prefix ${info.name} is damaged: block ${info.blocks.length + 1} is missing ` +
+      `(its size needs ${blocksNeeded} blocks)`;
+  }
+  return undefined;
+}
+
 /** Describes a lock holder for messages. */
 export function describeLockHolder(holder: LockHolder | undefined): string {
   if (!holder?.hostname) return "another spare run (the lock object names no holder)";
@@ -378,13 +392,8 @@ export class Bucket {
     signal?: AbortSignal,
   ): AsyncGenerator<Uint8Array> {
     const blocks = info.blocks;
-    blocks.forEach((block, i) => {
-      if (block.index !== i + 1) {
-        throw new SpareError(
-          `prefix ${info.name} is damaged: block ${i + 1} is missing or doubled`,
-        );
-      }
-    });
+    const damage = prefixDamage(info);
+    if (damage) throw new SpareError(damage);
     const pending: { plaintext: Promise<Uint8Array>; release: () => void }[] = [];
     let next = 0;
     try {

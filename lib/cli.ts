@@ -6,14 +6,18 @@ import {
   openConnection,
   parseCommandLine,
 } from "./commands/context.ts";
+import { catCommand } from "./commands/cat.ts";
 import { createCommand } from "./commands/create.ts";
+import { diffCommand } from "./commands/diff.ts";
 import { lockCommand, unlockCommand } from "./commands/lock.ts";
+import { lsCommand } from "./commands/ls.ts";
 import { restoreCommand } from "./commands/restore.ts";
 import { snapshotsCommand } from "./commands/snapshots.ts";
 import { verifyCommand } from "./commands/verify.ts";
 import { intOption, Settings } from "./config.ts";
 import { ExitCode, SpareError, UsageError } from "./errors.ts";
 import { skipMatcher } from "./inventory.ts";
+import { parseDuration } from "./prune.ts";
 import { Log } from "./log.ts";
 import { chooseCodec, codecDescription, DEFAULT_LEVEL } from "./xz.ts";
 import { resolve } from "node:path";
@@ -32,6 +36,9 @@ const COMMANDS: Record<string, Command> = {
   lock: lockCommand,
   unlock: unlockCommand,
   snapshots: snapshotsCommand,
+  ls: lsCommand,
+  diff: diffCommand,
+  cat: catCommand,
 };
 
 /** The usage text of `spare --help`. */
@@ -40,10 +47,15 @@ export const USAGE =
 
 Usage:
   spare create    --bucket B --password P --path DIR [--skip REGEX]... [--force] [--keep N]
-                  [--level 0-9] [--jobs N] [--rehash] [--kdf scrypt]
+                  [--keep-within DURATION] [--level 0-9] [--jobs N] [--rehash]
+                  [--kdf scrypt]
   spare restore   --bucket B --password P --path DIR [--snapshot ID|latest] [--resume]
-  spare verify    --bucket B --password P          (alias: validate; downloads everything)
+                  [--include GLOB]... [--exclude GLOB]...
+  spare verify    --bucket B --password P [--sample PERCENT [--seed N] | --structure-only]
   spare snapshots --bucket B --password P
+  spare ls        --bucket B --password P [--snapshot ID|latest] [PATTERN]...
+  spare diff      --bucket B --password P [OLD [NEW]]
+  spare cat       --bucket B --password P [--snapshot ID|latest] PATH
   spare lock      --bucket B
   spare unlock    --bucket B
 
@@ -65,6 +77,8 @@ create:
                           --exclude is an alias
   --force                 accept a new identity (another host, path or inode) for the bucket
   --keep N                keep the newest N snapshots (default 1)
+  --keep-within DURATION  also keep every snapshot younger than DURATION: whole numbers
+                          with h, d, w or y (365 days), e.g. 30d, 12h, 1y6w
   --level N               LZMA preset 0-9 (default ${DEFAULT_LEVEL})
   --jobs N                blocks compressed at once (default 1 = one core; 0 = all cores)
   --rehash                read every file, even those whose size, mtime, ctime and inode
@@ -77,11 +91,30 @@ restore:
   --snapshot ID|latest    which snapshot to restore (default latest)
   --resume                complete an interrupted restore in --path: files that already hold
                           their content are kept, the rest is restored
+  --include GLOB          restore only paths matching GLOB (repeatable): relative paths as
+                          spare ls prints them; * and ? stay within one name, ** crosses /;
+                          a matching directory brings everything under it, and the
+                          directories above a path come with their own modes and mtimes
+  --exclude GLOB          leave out paths matching GLOB, and everything under them
+                          (repeatable; a glob here, unlike create's --exclude)
+verify (alias validate; downloads and checks every content by default):
+  --sample PERCENT        download and check a random PERCENT of the contents (at least
+                          one); the seed is printed
+  --seed N                the seed of --sample: the same seed checks the same contents
+  --structure-only        download nothing but the snapshots: check from one listing that
+                          every content has all its blocks
+ls, diff, cat (read only: no lock taken):
+  ls [PATTERN]...         one line per path: mode, owner, group, size, mtime, path; PATTERN
+                          is a glob as for restore --include; exit 1 when nothing matches
+  diff [OLD [NEW]]        paths added (+), removed (-), changed (M), changed type (T),
+                          changed mode, owner or mtime only (P); default the two newest
+  cat PATH                one file's content to stdout, checked against its digest
+  --snapshot ID|latest    which snapshot ls and cat read (default latest)
 
 Output:
   --verbose               list each path as it is uploaded or restored
   --quiet                 no warnings (errors only)
-  --json                  one JSON object (an array for snapshots) on stdout at the end
+  --json                  one JSON object (an array for snapshots and ls) on stdout
   --debug                 stack traces for errors
   --help, --version
 
@@ -114,10 +147,11 @@ export async function main(args: string[]): Promise<number> {
       return ExitCode.ok;
     }
     if (positionals.length === 0) throw new UsageError("no command given");
-    if (positionals.length > 1) throw new UsageError(`unexpected argument: ${positionals[1]}`);
     const name = positionals[0];
     const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
     if (!command) throw new UsageError(`unknown command: ${name}`);
+    checkPositionals(name, command, positionals.slice(1));
+    checkOptions(name, flags);
     log = new Log({ verbose: flags.verbose, quiet: flags.quiet });
     const { fallbackReason } = await chooseCodec();
     if (fallbackReason) log.detail(`using lzma-native: ${fallbackReason}`);
@@ -142,6 +176,33 @@ export async function main(args: string[]): Promise<number> {
     else log.error("run again with --debug for details");
     return ExitCode.failure;
   }
+}
+
+/** Options that only some commands take: given to another command, they are a usage error. */
+const ONLY_FOR: Record<string, string[]> = {
+  "keep-within": ["create"],
+  include: ["restore"],
+  sample: ["verify", "validate"],
+  seed: ["verify", "validate"],
+  "structure-only": ["verify", "validate"],
+};
+
+/** Refuses an option that `name` does not take (of those in ONLY_FOR). */
+function checkOptions(name: string, flags: CommandContext["flags"]): void {
+  for (const [option, commands] of Object.entries(ONLY_FOR)) {
+    if (flags[option as keyof typeof flags] !== undefined && !commands.includes(name)) {
+      throw new UsageError(`--${option} is an option of ${commands[0]}, not of ${name}`);
+    }
+  }
+}
+
+/** Refuses more or fewer positional arguments than the command takes. */
+function checkPositionals(name: string, command: Command, args: string[]): void {
+  const takes = command.positionals ?? { usage: "", min: 0, max: 0 };
+  if (args.length > takes.max) {
+    throw new UsageError(`unexpected argument: ${args[takes.max]}`);
+  }
+  if (args.length < takes.min) throw new UsageError(`spare ${name} needs ${takes.usage}`);
 }
 
 /** --kdf: scrypt, for create only (other commands follow the bucket's own setting). */
@@ -176,7 +237,20 @@ async function run(
   if (jobs === 0) jobs = navigator.hardwareConcurrency || 1;
   const timeoutSeconds = intOption(settings.get("timeout"), "timeout", 1, 3600, 60);
   const keep = intOption(flags.keep, "keep", 1, 1_000_000, 1);
-  const skipPatterns = [...(flags.skip ?? []), ...(flags.exclude ?? [])];
+  const keepWithin = flags["keep-within"];
+  const keepWithinMs = keepWithin === undefined ? undefined : parseDuration(keepWithin);
+  if (keepWithin !== undefined && keepWithinMs === undefined) {
+    throw new UsageError(
+      `--keep-within takes a duration such as 30d, 12h, 2w or 1y, got ${
+        JSON.stringify(keepWithin)
+      }`,
+    );
+  }
+  // For create, --exclude is 0.4.0's --skip (a regex); restore reads it as a glob.
+  const skipPatterns = [
+    ...(flags.skip ?? []),
+    ...(command.excludeIsGlob ? [] : flags.exclude ?? []),
+  ];
   const skip = skipPatterns.length ? skipMatcher(skipPatterns) : undefined;
   let connection: Connection | undefined;
   const context: CommandContext = {
@@ -193,6 +267,7 @@ async function run(
     jobs,
     timeoutSeconds,
     keep,
+    keepWithinMs,
     skip,
     print,
     emit(result) {

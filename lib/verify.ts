@@ -1,10 +1,12 @@
 /**
  * `verify`: for every snapshot, every entry passes the checks of decoding (lib/snapshot_check.ts:
  * paths, fields, every path in `files` a file in `structure`), and every digest exists,
- * opens, decompresses and hashes to its name. Each digest is downloaded once.
+ * opens, decompresses and hashes to its name. Each digest is downloaded once. `--sample`
+ * downloads a seeded random share of the digests; `--structure-only` downloads none and
+ * checks from one listing that every digest has all its blocks.
  */
-import type { BlockCodec } from "./block.ts";
-import type { Bucket, BucketListing } from "./bucket.ts";
+import { BLOCK_SIZE, type BlockCodec } from "./block.ts";
+import { type Bucket, type BucketListing, prefixDamage } from "./bucket.ts";
 import { BlockAuthError, SpareError } from "./errors.ts";
 import { forEachConcurrent } from "./limit.ts";
 import type { Log } from "./log.ts";
@@ -21,27 +23,50 @@ export interface Problem {
   paths: string[];
 }
 
+/** How much `verify` downloads. */
+export interface VerifyScope {
+  /** Download a random share of the digests: PERCENT of them (at least one), chosen with `seed`. */
+  sample?: { percent: number; seed: number };
+  /** Download nothing but the snapshots; check that every digest's blocks are all listed. */
+  structureOnly?: boolean;
+}
+
 /** What `verify` found. */
 export interface VerifyResult {
   snapshots: string[];
+  /** `full`, `sample` or `structure-only`. */
+  mode: string;
+  /** Digests the snapshots name. */
+  digestsTotal: number;
   digestsChecked: number;
   bytesChecked: number;
+  /** The seed of a sample. */
+  seed?: number;
   problems: Problem[];
 }
 
-/** Checks every snapshot of the listing; problems are collected, not thrown. */
+/** Checks the snapshots of the listing (all digests, a sample, or only the listing); problems are collected, not thrown. */
 export async function verifyBucket(
   bucket: Bucket,
   codec: BlockCodec,
   listing: BucketListing,
   log: Log,
-  options: {
+  options: VerifyScope & {
     concurrency?: number;
     signal?: AbortSignal;
     onProgress?: (progress: ProgressFigures) => void;
   } = {},
 ): Promise<VerifyResult> {
-  const result: VerifyResult = { snapshots: [], digestsChecked: 0, bytesChecked: 0, problems: [] };
+  const mode = options.structureOnly ? "structure-only" : options.sample ? "sample" : "full";
+  const result: VerifyResult = {
+    snapshots: [],
+    mode,
+    digestsTotal: 0,
+    digestsChecked: 0,
+    bytesChecked: 0,
+    ...(options.sample && !options.structureOnly ? { seed: options.sample.seed } : {}),
+    problems: [],
+  };
   const names = snapshotNames(listing);
   if (names.length === 0) {
     result.problems.push({ message: "the bucket holds no snapshot", paths: [] });
@@ -76,15 +101,21 @@ export async function verifyBucket(
       users.set(digest, list);
     }
   }
+  result.digestsTotal = users.size;
+  let chosen = [...users.keys()];
+  if (options.sample && !options.structureOnly) {
+    chosen = sampleOf(chosen, options.sample.percent, options.sample.seed);
+  }
 
   const progress: ProgressFigures = {
     filesDone: 0,
-    filesTotal: users.size,
+    filesTotal: chosen.length,
     bytesDone: 0,
-    bytesTotal: [...sizes.values()].reduce((a, b) => a + b, 0),
+    bytesTotal: chosen.reduce((sum, digest) => sum + (sizes.get(digest) ?? 0), 0),
   };
-  await forEachConcurrent(users.entries(), options.concurrency ?? 4, async ([digest, paths]) => {
+  await forEachConcurrent(chosen, options.concurrency ?? 4, async (digest) => {
     options.signal?.throwIfAborted();
+    const paths = users.get(digest)!;
     const info = listing.prefixes.get(digest);
     if (!info?.complete) {
       result.problems.push({
@@ -92,6 +123,9 @@ export async function verifyBucket(
         message: `content ${digest} is missing from the bucket`,
         paths,
       });
+    } else if (options.structureOnly) {
+      const damage = prefixDamage(info, Math.ceil((sizes.get(digest) ?? 0) / BLOCK_SIZE));
+      if (damage) result.problems.push({ digest, message: `content ${digest}: ${damage}`, paths });
     } else {
       try {
         const intact = await bucket.readContent(info, codec, (block) => {
@@ -121,6 +155,30 @@ export async function verifyBucket(
     );
   }
   return result;
+}
+
+/** PERCENT of `digests` (at least one), chosen at random with `seed`: the same seed, the same choice. */
+export function sampleOf(digests: string[], percent: number, seed: number): string[] {
+  const pool = [...digests].sort();
+  const count = Math.min(pool.length, Math.max(1, Math.ceil((pool.length * percent) / 100)));
+  const random = seededRandom(seed);
+  for (let i = 0; i < count; i++) {
+    const j = i + Math.floor(random() * (pool.length - i));
+    [pool[i], pool[j]] = [pool[j], pool[i]];
+  }
+  return pool.slice(0, count);
+}
+
+/** mulberry32: a small seeded generator of numbers in [0, 1). */
+function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }
 
 function errorText(err: unknown): string {

@@ -28,10 +28,15 @@ export const OPTIONS = {
   exclude: { type: "string", multiple: true },
   force: { type: "boolean" },
   keep: { type: "string" },
+  "keep-within": { type: "string" },
+  include: { type: "string", multiple: true },
   level: { type: "string" },
   jobs: { type: "string" },
   rehash: { type: "boolean" },
   snapshot: { type: "string" },
+  sample: { type: "string" },
+  seed: { type: "string" },
+  "structure-only": { type: "boolean" },
   resume: { type: "boolean" },
   verbose: { type: "boolean" },
   quiet: { type: "boolean" },
@@ -79,6 +84,8 @@ export interface CommandContext {
   timeoutSeconds: number;
   /** --keep: snapshots kept by create. */
   keep: number;
+  /** --keep-within in milliseconds: create also keeps every snapshot younger than this. */
+  keepWithinMs?: number;
   /** --skip/--exclude patterns, compiled; undefined when none were given. */
   skip?: (relativePath: string) => boolean;
   /** Writes one line to stdout. */
@@ -100,8 +107,20 @@ export interface Command {
   takesPath: boolean;
   /** --jobs when not given: 1 for one core, 0 for every core. */
   defaultJobs: number;
+  /** The positional arguments taken after the command (none when absent). */
+  positionals?: Positionals;
+  /** --exclude is a glob of the command's own (restore), not create's --skip alias. */
+  excludeIsGlob?: boolean;
   /** Runs the command; returns the exit code. */
   run(context: CommandContext): Promise<number>;
+}
+
+/** The positional arguments a command takes: how many, and their names for messages. */
+export interface Positionals {
+  /** As in the usage text, e.g. `PATH` or `[OLD [NEW]]`. */
+  usage: string;
+  min: number;
+  max: number;
 }
 
 /** The S3 connection and bucket of a run. */

@@ -29,6 +29,7 @@ export const createCommand: Command = {
             skip: context.skip,
             force: flags.force,
             keep: context.keep,
+            keepWithinMs: context.keepWithinMs,
             rehash: flags.rehash,
             signal,
             onProgress: (p) => progress.update(p),

@@ -1,28 +1,45 @@
-/** `restore`: rebuild one snapshot (default the latest) into an empty --path, or complete one. */
-import { ExitCode } from "../errors.ts";
+/** `restore`: rebuild one snapshot (default the latest), or a part of it, into an empty --path, or complete one. */
+import { ExitCode, SpareError } from "../errors.ts";
+import { globMatcher } from "../glob.ts";
 import { withLock } from "../lock.ts";
 import { prepareTarget, restoreSnapshot } from "../restore.ts";
+import { type Selection, selectSnapshot } from "../select.ts";
 import { SNAPSHOT_PREFIX } from "../snapshot.ts";
 import { readSnapshot, resolveSnapshot } from "../snapshots.ts";
-import { type Command, FILES_READ_AT_ONCE, openCodec, progressLine } from "./context.ts";
+import {
+  type Command,
+  type CommandContext,
+  FILES_READ_AT_ONCE,
+  openCodec,
+  progressLine,
+} from "./context.ts";
 
 /** `spare restore`. */
 export const restoreCommand: Command = {
   needsPassword: true,
   takesPath: true,
   defaultJobs: 0,
+  excludeIsGlob: true,
   async run(context) {
-    const { bucket } = context.connect();
     const { flags, log } = context;
+    const selection = restoreSelection(context);
+    const { bucket } = context.connect();
     const target = context.path!;
     const progress = progressLine(context);
     try {
-      const codec = await openCodec(context, bucket);
       await bucket.checkMarker();
+      const codec = await openCodec(context, bucket);
       const result = await withLock(bucket, "restore", log, async (signal) => {
         const listing = await bucket.listing();
         const name = resolveSnapshot(listing, flags.snapshot);
-        const snapshot = await readSnapshot(bucket, codec, listing, name);
+        const whole = await readSnapshot(bucket, codec, listing, name);
+        const snapshot = selection ? selectSnapshot(whole, selection) : whole;
+        if (selection && Object.keys(snapshot.structure).length === 0) {
+          throw new SpareError(
+            `nothing in snapshot ${name.slice(SNAPSHOT_PREFIX.length)} matches ` +
+              `${describeSelection(context)} (spare ls lists what is there)`,
+          );
+        }
         const resume = await prepareTarget(target, snapshot, {
           resume: flags.resume,
           snapshotId: name.slice(SNAPSHOT_PREFIX.length),
@@ -56,3 +73,22 @@ export const restoreCommand: Command = {
     }
   },
 };
+
+/** --include / --exclude globs, compiled; undefined when neither was given (everything). */
+function restoreSelection(context: CommandContext): Selection | undefined {
+  const { include = [], exclude = [] } = context.flags;
+  if (include.length === 0 && exclude.length === 0) return undefined;
+  return {
+    include: include.map((p) => globMatcher(p, "--include")),
+    exclude: exclude.map((p) => globMatcher(p, "--exclude")),
+  };
+}
+
+/** The selection as typed, for messages. */
+function describeSelection(context: CommandContext): string {
+  const { include = [], exclude = [] } = context.flags;
+  return [
+    ...include.map((p) => `--include ${p}`),
+    ...exclude.map((p) => `--exclude ${p}`),
+  ].join(" ");
+}

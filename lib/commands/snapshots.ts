@@ -1,8 +1,10 @@
-/** `snapshots`: list the bucket's snapshots, oldest first. */
+/** `snapshots`: list the bucket's snapshots, the newest last. */
 import { ExitCode } from "../errors.ts";
+import { columns, humanBytes, localIsoTime } from "../format.ts";
 import { SNAPSHOT_PREFIX, ulidTime } from "../snapshot.ts";
 import { readSnapshot, snapshotNames } from "../snapshots.ts";
-import { type Command, openCodec } from "./context.ts";
+import type { Command } from "./context.ts";
+import { openForReading } from "./read_only.ts";
 
 /** `spare snapshots`. */
 export const snapshotsCommand: Command = {
@@ -10,10 +12,7 @@ export const snapshotsCommand: Command = {
   takesPath: false,
   defaultJobs: 0,
   async run(context) {
-    const { bucket } = context.connect();
-    const codec = await openCodec(context, bucket);
-    await bucket.checkMarker();
-    const listing = await bucket.listing();
+    const { bucket, codec, listing } = await openForReading(context);
     const rows = [];
     for (const name of snapshotNames(listing)) {
       const snapshot = await readSnapshot(bucket, codec, listing, name);
@@ -28,7 +27,20 @@ export const snapshotsCommand: Command = {
       });
     }
     if (context.flags.json) context.print(JSON.stringify(rows));
-    else {
+    else if (Deno.stdout.isTerminal()) {
+      // For people: local times, sizes in binary units, a header; the newest last.
+      const table = columns([
+        ["ID", "created", "files", "size", "identity"],
+        ...rows.map((r) => [
+          r.id,
+          localIsoTime(new Date(r.created)),
+          String(r.files),
+          humanBytes(r.bytes),
+          r.identity,
+        ]),
+      ], new Set([2, 3]));
+      context.print(table.join("\n"));
+    } else {
       for (const r of rows) {
         context.print(`${r.id}  ${r.created}  ${r.files} files  ${r.bytes} bytes  ${r.identity}`);
       }

@@ -1,0 +1,69 @@
+/** `cat`: one file of a snapshot to stdout, block by block, checked against its digest. */
+import { ExitCode, SpareError } from "../errors.ts";
+import { relativePath } from "../glob.ts";
+import { digestByPath } from "../snapshot.ts";
+import type { Command } from "./context.ts";
+import { backedUpPath, openForReading, readChosenSnapshot } from "./read_only.ts";
+
+/** `spare cat PATH [--snapshot ID]`. */
+export const catCommand: Command = {
+  needsPassword: true,
+  takesPath: false,
+  defaultJobs: 0,
+  positionals: { usage: "PATH", min: 1, max: 1 },
+  async run(context) {
+    const path = relativePath(context.args[0]);
+    const view = await openForReading(context);
+    const snapshot = await readChosenSnapshot(view, context.flags.snapshot);
+    const entry = snapshot.data.structure[path];
+    const where = `in snapshot ${snapshot.id}`;
+    if (!entry) {
+      throw new SpareError(
+        `${path} is not ${where} (paths are relative to ${
+          backedUpPath(snapshot.data)
+        }; spare ls lists them)`,
+      );
+    }
+    if (entry.type === "directory") {
+      throw new SpareError(`${path} is a directory ${where}, not a file (spare ls '${path}/**')`);
+    }
+    if (entry.type === "symlink") {
+      throw new SpareError(
+        `${path} is a symlink ${where} (to ${entry.link ?? entry.target}), not a file`,
+      );
+    }
+    const digest = digestByPath(snapshot.data).get(path);
+    if (!digest) {
+      if (entry.size === 0) return ExitCode.ok; // empty: no content stored
+      throw new SpareError(`${path} has no content ${where}`);
+    }
+    const info = view.listing.prefixes.get(digest);
+    if (!info?.complete) {
+      throw new SpareError(`the content of ${path} (${digest}) is missing from the bucket`);
+    }
+    let intact: boolean;
+    try {
+      intact = await view.bucket.readContent(info, view.codec, writeStdout);
+    } catch (err) {
+      if (err instanceof Deno.errors.BrokenPipe) return ExitCode.ok; // the reader has enough
+      if (err instanceof SpareError) {
+        throw new SpareError(`${path}: ${err.message}; the output is incomplete`, err.exitCode, {
+          cause: err,
+        });
+      }
+      throw err;
+    }
+    if (!intact) {
+      throw new SpareError(
+        `the content of ${path} does not match its digest ${digest}: the output is corrupted`,
+      );
+    }
+    return ExitCode.ok;
+  },
+};
+
+/** Writes one whole block to stdout. */
+async function writeStdout(data: Uint8Array): Promise<void> {
+  let offset = 0;
+  while (offset < data.length) offset += await Deno.stdout.write(data.subarray(offset));
+}
