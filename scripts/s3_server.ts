@@ -99,9 +99,10 @@ async function start(
   try {
     await procs.startWatchdog();
     let endpoint: string;
-    if (kind === "minio") endpoint = await startMinio(dir, procs, keys, signal, log);
-    else if (kind === "ceph") endpoint = await startCeph(dir, procs, keys, signal, log);
-    else endpoint = await startS3rver(dir, procs, keys, signal, log);
+    const setup = { dir, procs, keys, signal, log };
+    if (kind === "minio") endpoint = await startMinio(setup);
+    else if (kind === "ceph") endpoint = await startCeph(setup);
+    else endpoint = await startS3rver(setup);
     log(`${kind} ready at ${endpoint}`);
     let stopped: Promise<void> | undefined;
     return {

@@ -1,5 +1,5 @@
 /** Ceph RADOS Gateway: one monitor, one OSD (memstore), radosgw, auth none. */
-import { Daemons, freePort, HOST, type Keys, run } from "./daemons.ts";
+import { freePort, HOST, run, type ServerSetup } from "./daemons.ts";
 
 // ---------------------------------------------------------------------------------------
 // Ceph: 1 monitor + 1 OSD + radosgw, auth none (S3 SigV4 in radosgw is unaffected).
@@ -89,11 +89,7 @@ rgw dynamic resharding = false
 
 /** Starts it in `dir` under `procs`; returns its endpoint URL once it answers. */
 export async function startCeph(
-  dir: string,
-  procs: Daemons,
-  keys: Keys,
-  signal: AbortSignal,
-  log: (msg: string) => void,
+  { dir, procs, keys, signal, log }: ServerSetup,
 ): Promise<string> {
   const store = Deno.env.get("SPARE_CEPH_STORE") || "memstore";
   if (store !== "memstore" && store !== "bluestore") {

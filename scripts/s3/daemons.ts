@@ -198,6 +198,16 @@ export async function run(cmd: string, args: string[], signal: AbortSignal): Pro
 // ---------------------------------------------------------------------------------------
 // Small helpers
 
+/** What a server kind's start function gets: its directory, daemons, keys, abort and log. */
+export interface ServerSetup {
+  dir: string;
+  procs: Daemons;
+  keys: Keys;
+  signal: AbortSignal;
+  log: (msg: string) => void;
+}
+
+/** An S3 key pair. */
 export interface Keys {
   accessKey: string;
   secretKey: string;

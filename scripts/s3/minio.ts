@@ -1,16 +1,9 @@
 /** MinIO, when a `minio` binary is on the PATH. */
-import { Daemons, freePort, HOST, type Keys } from "./daemons.ts";
-
-// ---------------------------------------------------------------------------------------
-// MinIO
+import { freePort, HOST, type ServerSetup } from "./daemons.ts";
 
 /** Starts it in `dir` under `procs`; returns its endpoint URL once it answers. */
 export async function startMinio(
-  dir: string,
-  procs: Daemons,
-  keys: Keys,
-  signal: AbortSignal,
-  log: (msg: string) => void,
+  { dir, procs, keys, signal, log }: ServerSetup,
 ): Promise<string> {
   const port = freePort();
   const consolePort = freePort();

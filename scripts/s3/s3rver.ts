@@ -1,16 +1,12 @@
 /** s3rver in a `deno run` subprocess: for demos only (no signature checks). */
-import { Daemons, freePort, HOST, type Keys } from "./daemons.ts";
+import { freePort, HOST, type ServerSetup } from "./daemons.ts";
 
 // ---------------------------------------------------------------------------------------
 // s3rver (fallback for demos only)
 
 /** Starts it in `dir` under `procs`; returns its endpoint URL once it answers. */
 export async function startS3rver(
-  dir: string,
-  procs: Daemons,
-  keys: Keys,
-  signal: AbortSignal,
-  log: (msg: string) => void,
+  { dir, procs, keys, signal, log }: ServerSetup,
 ): Promise<string> {
   const port = freePort();
   // s3rver 3.7.1 hard-codes the key pair S3RVER/S3RVER: a tiny entry script swaps in ours.
