@@ -307,9 +307,13 @@ export function symlinkText(root: string, entry: SymlinkEntry): string {
   return entry.target.startsWith("/") ? entry.target : `${root}/${entry.target}`;
 }
 
-async function writeAll(file: Deno.FsFile, data: Uint8Array): Promise<void> {
+/** Writes all of `data` to a file or stream that may take less than all in one write. */
+export async function writeAll(
+  writer: { write(data: Uint8Array): Promise<number> },
+  data: Uint8Array,
+): Promise<void> {
   let offset = 0;
-  while (offset < data.length) offset += await file.write(data.subarray(offset));
+  while (offset < data.length) offset += await writer.write(data.subarray(offset));
 }
 
 /** The BLAKE2b-256 digest of a file's content. */

@@ -1,6 +1,7 @@
 /** `cat`: one file of a snapshot to stdout, block by block, checked against its digest. */
 import { ExitCode, SpareError } from "../errors.ts";
 import { relativePath } from "../glob.ts";
+import { writeAll } from "../restore.ts";
 import { digestByPath } from "../snapshot.ts";
 import type { Command } from "./context.ts";
 import { backedUpPath, openForReading, readChosenSnapshot } from "./read_only.ts";
@@ -43,7 +44,11 @@ export const catCommand: Command = {
     }
     let intact: boolean;
     try {
-      intact = await view.bucket.readContent(info, view.codec, writeStdout);
+      intact = await view.bucket.readContent(
+        info,
+        view.codec,
+        (block) => writeAll(Deno.stdout, block),
+      );
     } catch (err) {
       if (err instanceof Deno.errors.BrokenPipe) return ExitCode.ok; // the reader has enough
       if (err instanceof SpareError) {
@@ -61,9 +66,3 @@ export const catCommand: Command = {
     return ExitCode.ok;
   },
 };
-
-/** Writes one whole block to stdout. */
-async function writeStdout(data: Uint8Array): Promise<void> {
-  let offset = 0;
-  while (offset < data.length) offset += await Deno.stdout.write(data.subarray(offset));
-}
