@@ -20,6 +20,7 @@ import { skipMatcher } from "./inventory.ts";
 import { parseDuration } from "./prune.ts";
 import { Log } from "./log.ts";
 import { chooseCodec, codecDescription, DEFAULT_LEVEL } from "./xz.ts";
+import { aesDescription, chooseAes } from "./aes.ts";
 import { resolve } from "node:path";
 
 /** spare's version. */
@@ -144,6 +145,7 @@ export async function main(args: string[]): Promise<number> {
     if (flags.version) {
       print(`spare ${VERSION} (deno ${Deno.version.deno}, bucket format ${FORMAT_VERSION})`);
       print(`xz codec: ${await codecDescription()}`);
+      print(`aes: ${aesDescription()}`);
       return ExitCode.ok;
     }
     if (positionals.length === 0) throw new UsageError("no command given");
@@ -155,6 +157,8 @@ export async function main(args: string[]): Promise<number> {
     log = new Log({ verbose: flags.verbose, quiet: flags.quiet });
     const { fallbackReason } = await chooseCodec();
     if (fallbackReason) log.detail(`using lzma-native: ${fallbackReason}`);
+    const aes = chooseAes();
+    if (aes.fallbackReason) log.detail(`AES through WebCrypto: ${aes.fallbackReason}`);
     return await run(name, command, flags, positionals.slice(1), log);
   } catch (err) {
     if (err instanceof UsageError) {

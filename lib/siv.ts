@@ -1,106 +1,32 @@
 /**
- * AES-SIV (RFC 5297) through miscreant, on top of Deno's WebCrypto.
+ * AES-SIV (RFC 5297) through miscreant, on AES from lib/aes.ts (the system's libcrypto where
+ * it loads, else Deno's WebCrypto and node:crypto).
  *
  * miscreant's own WebCrypto provider asks AES-CTR for a 16-bit counter, which Deno
  * refuses, and its CMAC encrypts one 16-byte block per awaited call. We give miscreant a
- * provider backed by WebCrypto (AES-CBC with a zero IV as the raw block cipher, AES-CTR
- * with a 128-bit counter) and a CMAC that computes the whole CBC-MAC in one AES-CBC call.
- *
- * WebCrypto runs each call on another thread and hands the result back, which costs more
- * than the AES itself for a few KiB; sealing one block takes five such calls (four CMACs
- * and the CTR). Messages up to SMALL_MESSAGE bytes are therefore encrypted on the calling
- * thread with node:crypto (the same AES, with AES-NI where the CPU has it).
+ * CTR with the full 128-bit counter and a CMAC that computes the whole CBC-MAC of a message
+ * in one or two calls.
  */
-import {
-  AEAD,
-  type IBlockCipher,
-  type ICryptoProvider,
-  type ICTRLike,
-  type IMACLike,
-  SIV,
-} from "miscreant";
-import { createCipheriv } from "node:crypto";
+import { AEAD, type ICTRLike, type IMACLike, SIV } from "miscreant";
+import { AES_BLOCK as BLOCK, type AesEngine, type AesKey, chooseAes } from "./aes.ts";
 import { Semaphore } from "./limit.ts";
 
-const BLOCK = 16;
 const ZERO_IV = new Uint8Array(BLOCK);
 
-/** Up to this many bytes, AES runs on the calling thread (node:crypto), not in WebCrypto. */
-const SMALL_MESSAGE = 16 * 1024;
+/** Below this, the whole message is copied and MACed in one call rather than two. */
+const CHAIN_IN_PLACE = 4096;
 
-/** AES-CBC (no padding) or AES-CTR over `data` on the calling thread, with a raw key. */
-function aesHere(
-  mode: "cbc" | "ctr",
-  key: Uint8Array,
-  iv: Uint8Array,
-  data: Uint8Array,
-): Uint8Array {
-  const cipher = createCipheriv(`aes-${key.length * 8}-${mode}`, key, iv);
-  cipher.setAutoPadding(false);
-  const head = cipher.update(data);
-  const tail = cipher.final();
-  // plain Uint8Arrays, not Buffers (whose slice() does not copy)
-  if (tail.length === 0) return new Uint8Array(head.buffer, head.byteOffset, head.length);
-  const out = new Uint8Array(head.length + tail.length);
-  out.set(head);
-  out.set(tail, head.length);
-  return out;
-}
-
-type Block16 = { data: Uint8Array };
-
-/** Raw AES of one 16-byte block: AES-CBC with a zero IV, first output block. */
-class WebCryptoBlockCipher implements IBlockCipher {
-  constructor(private readonly key: CryptoKey) {}
+/** AES-CTR with the full 128-bit counter of RFC 5297, as miscreant calls it. */
+class Ctr implements ICTRLike {
+  constructor(private readonly key: AesKey) {}
 
   clear(): this {
+    this.key.clear();
     return this;
   }
 
-  async encryptBlock(block: Block16): Promise<this> {
-    const out = await crypto.subtle.encrypt(
-      { name: "AES-CBC", iv: ZERO_IV },
-      this.key,
-      block.data as Uint8Array<ArrayBuffer>,
-    );
-    block.data.set(new Uint8Array(out, 0, BLOCK));
-    return this;
-  }
-}
-
-/** AES-CTR over WebCrypto (node:crypto for small messages) with the full 128-bit counter of RFC 5297. */
-class WebCryptoCtr implements ICTRLike {
-  constructor(private readonly key: CryptoKey, private readonly rawKey: Uint8Array) {}
-
-  clear(): this {
-    this.rawKey.fill(0);
-    return this;
-  }
-
-  async encryptCtr(iv: Uint8Array, plaintext: Uint8Array): Promise<Uint8Array> {
-    if (plaintext.length === 0) return new Uint8Array(0);
-    if (plaintext.length <= SMALL_MESSAGE) return aesHere("ctr", this.rawKey, iv, plaintext);
-    const out = await crypto.subtle.encrypt(
-      { name: "AES-CTR", counter: iv.slice(), length: 128 },
-      this.key,
-      plaintext as Uint8Array<ArrayBuffer>,
-    );
-    return new Uint8Array(out);
-  }
-}
-
-function importAes(keyData: Uint8Array, name: "AES-CBC" | "AES-CTR"): Promise<CryptoKey> {
-  return crypto.subtle.importKey("raw", keyData.slice(), name, false, ["encrypt"]);
-}
-
-/** The crypto provider miscreant runs on: Deno's WebCrypto. */
-export class DenoWebCryptoProvider implements ICryptoProvider {
-  async importBlockCipherKey(keyData: Uint8Array): Promise<IBlockCipher> {
-    return new WebCryptoBlockCipher(await importAes(keyData, "AES-CBC"));
-  }
-
-  async importCTRKey(keyData: Uint8Array): Promise<ICTRLike> {
-    return new WebCryptoCtr(await importAes(keyData, "AES-CTR"), keyData.slice());
+  encryptCtr(iv: Uint8Array, plaintext: Uint8Array): Promise<Uint8Array> {
+    return this.key.ctr(iv, plaintext);
   }
 }
 
@@ -118,7 +44,7 @@ function dbl(block: Uint8Array): Uint8Array {
 }
 
 /**
- * AES-CMAC (RFC 4493) that collects the message and MACs it with one AES-CBC call:
+ * AES-CMAC (RFC 4493) that collects the message and MACs it with one or two AES-CBC calls:
  * CMAC is the last block of the CBC encryption of the message whose final block is
  * masked with subkey K1 (complete) or padded and masked with K2.
  */
@@ -127,20 +53,15 @@ class BatchedCmac implements IMACLike {
   private length = 0;
 
   private constructor(
-    private readonly key: CryptoKey,
-    private readonly rawKey: Uint8Array,
+    private readonly key: AesKey,
     private readonly k1: Uint8Array,
     private readonly k2: Uint8Array,
   ) {}
 
-  static async importKey(keyData: Uint8Array): Promise<BatchedCmac> {
-    const key = await importAes(keyData, "AES-CBC");
-    const l = new Uint8Array(
-      (await crypto.subtle.encrypt({ name: "AES-CBC", iv: ZERO_IV }, key, new Uint8Array(BLOCK)))
-        .slice(0, BLOCK),
-    );
-    const k1 = dbl(l);
-    return new BatchedCmac(key, keyData.slice(), k1, dbl(k1));
+  static async importKey(engine: AesEngine, keyData: Uint8Array): Promise<BatchedCmac> {
+    const key = await engine.importKey(keyData);
+    const k1 = dbl(await key.cbcMac(ZERO_IV, new Uint8Array(BLOCK)));
+    return new BatchedCmac(key, k1, dbl(k1));
   }
 
   reset(): this {
@@ -151,7 +72,7 @@ class BatchedCmac implements IMACLike {
 
   clear(): void {
     this.reset();
-    this.rawKey.fill(0);
+    this.key.clear();
     this.k1.fill(0);
     this.k2.fill(0);
   }
@@ -170,18 +91,9 @@ class BatchedCmac implements IMACLike {
     // The whole blocks before the final one that lie in the first chunk are chained where
     // they are, without a copy: S2V passes a large message as one chunk and a 16-byte tail.
     const first = this.chunks[0];
-    const inPlace = padded > SMALL_MESSAGE && first
-      ? Math.min(Math.floor(first.length / BLOCK) * BLOCK, last)
-      : 0;
-    let iv = ZERO_IV;
-    if (inPlace > 0) {
-      const chained = await crypto.subtle.encrypt(
-        { name: "AES-CBC", iv: ZERO_IV },
-        this.key,
-        first.subarray(0, inPlace) as Uint8Array<ArrayBuffer>,
-      );
-      iv = new Uint8Array(chained.slice(inPlace - BLOCK, inPlace));
-    }
+    let inPlace = first ? Math.min(Math.floor(first.length / BLOCK) * BLOCK, last) : 0;
+    if (inPlace < CHAIN_IN_PLACE) inPlace = 0;
+    const iv = inPlace > 0 ? await this.key.cbcMac(ZERO_IV, first.subarray(0, inPlace)) : ZERO_IV;
     // The rest (a few blocks, or all of a small message), padded and masked, chained on.
     const rest = new Uint8Array(padded - inPlace);
     let at = 0;
@@ -194,11 +106,7 @@ class BatchedCmac implements IMACLike {
     const final = last - inPlace;
     const mask = complete ? this.k1 : this.k2;
     for (let i = 0; i < BLOCK; i++) rest[final + i] ^= mask[i];
-    if (rest.length <= SMALL_MESSAGE) {
-      return aesHere("cbc", this.rawKey, iv, rest).slice(final, final + BLOCK);
-    }
-    const out = await crypto.subtle.encrypt({ name: "AES-CBC", iv }, this.key, rest);
-    return new Uint8Array(out.slice(final, final + BLOCK));
+    return this.key.cbcMac(iv, rest);
   }
 }
 
@@ -209,12 +117,11 @@ export class AesSiv {
 
   private constructor(private readonly aead: AEAD) {}
 
-  /** Imports a 64-byte AES-SIV key (two AES-256 keys). */
-  static async importKey(key: Uint8Array): Promise<AesSiv> {
+  /** Imports a 64-byte AES-SIV key (two AES-256 keys), on `engine` (default: lib/aes.ts's choice). */
+  static async importKey(key: Uint8Array, engine = chooseAes().engine): Promise<AesSiv> {
     if (key.length !== 64) throw new Error(`AES-SIV key must be 64 bytes, got ${key.length}`);
-    const provider = new DenoWebCryptoProvider();
-    const mac = await BatchedCmac.importKey(key.subarray(0, 32));
-    const ctr = await provider.importCTRKey(key.subarray(32));
+    const mac = await BatchedCmac.importKey(engine, key.subarray(0, 32));
+    const ctr = new Ctr(await engine.importKey(key.subarray(32)));
     return new AesSiv(new AEAD(new SIV(mac, ctr)));
   }
 

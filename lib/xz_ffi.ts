@@ -4,6 +4,7 @@
  * writes) or a stream decoder. The calls that take time run on a thread of their own
  * (`nonblocking`), so that `--jobs N` keeps N cores busy.
  */
+import { offHeap, openFailure, pinned } from "./ffi.ts";
 import { concatBytes } from "./xz_stored.ts";
 import { dictionarySize, type XzCodec } from "./xz_types.ts";
 
@@ -81,8 +82,7 @@ export function loadSystemCodec(names = systemLibraryNames()): XzCodec {
     try {
       library = Deno.dlopen(name, SYMBOLS);
     } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      reasons.push(message.replace(/^(Could not open library: )+/, "cannot open "));
+      reasons.push(openFailure(err));
       continue;
     }
     const version = library.symbols.lzma_version_number();
@@ -103,12 +103,8 @@ function versionString(n: number): string {
 
 function systemCodec(lib: Liblzma, description: string): XzCodec {
   const littleEndian = true;
-  const pointerOf = (bytes: Uint8Array) => {
-    // Reading .buffer moves a small typed array's bytes off V8's heap, where the garbage
-    // collector could move them while liblzma holds their address.
-    void bytes.buffer;
-    return BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(bytes)));
-  };
+  const pointerOf = (bytes: Uint8Array) =>
+    BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(offHeap(bytes))));
 
   /** lzma_options_lzma of a preset, with the dictionary sized to the input. */
   function lzma2Options(level: number, inputLength: number): Uint8Array {
@@ -218,25 +214,6 @@ function systemCodec(lib: Liblzma, description: string): XzCodec {
       }
     },
   };
-}
-
-/** Buffers whose addresses liblzma holds during a call on another thread. */
-const inUse = new Set<unknown[]>();
-
-/**
- * Runs a nonblocking call while `buffers` stay reachable. Deno does not keep the buffers of
- * a nonblocking call alive, and a local variable that the rest of a function does not read
- * is not kept across an `await`: a create of 20,000 small files, with a garbage collection
- * every 16 MiB, had liblzma read the options of an encoder from freed memory
- * (LZMA_OPTIONS_ERROR).
- */
-async function pinned<T>(buffers: unknown[], call: () => Promise<T>): Promise<T> {
-  inUse.add(buffers);
-  try {
-    return await call();
-  } finally {
-    inUse.delete(buffers);
-  }
 }
 
 /** Encoders kept between blocks: one per job is what --jobs up to 4 needs. */

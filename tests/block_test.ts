@@ -1,4 +1,4 @@
-import { assertEquals, assertRejects } from "./assert.ts";
+import { assertEquals, assertRejects, assertStringIncludes, assertThrows } from "./assert.ts";
 import { BLOCK_SIZE, BlockCodec, newNonce } from "../lib/block.ts";
 import { digestOf } from "../lib/digest.ts";
 import { BlockAuthError } from "../lib/errors.ts";
@@ -6,6 +6,8 @@ import { concatBytes } from "../lib/xz.ts";
 import { pseudoRandom } from "./tree.ts";
 import { describedDigests, fixtureDescription, fixtureNames, fixtureObjects } from "./fixture.ts";
 import { AesSiv } from "../lib/siv.ts";
+import { type AesEngine, webCryptoAes } from "../lib/aes.ts";
+import { loadOpenSslAes } from "../lib/aes_openssl.ts";
 import { AEAD, IntegrityError, PolyfillCryptoProvider } from "miscreant";
 
 Deno.test("every block of the 0.4.0 fixtures opens and each prefix hashes to its name", async () => {
@@ -88,19 +90,57 @@ Deno.test("concurrent seals and opens do not disturb each other", async () => {
   opened.forEach((data, i) => assertEquals(data, inputs[i]));
 });
 
-Deno.test("AES-SIV agrees with miscreant's own pure-JS AES at every size, small or large", async () => {
-  const key = pseudoRandom(64, 7);
-  const ours = await AesSiv.importKey(key);
-  const reference = await AEAD.importKey(key, "AES-SIV", new PolyfillCryptoProvider());
-  const nonce = new TextEncoder().encode(newNonce());
-  const sizes = [0, 1, 15, 16, 17, 31, 32, 33, 1000, 4095, 4096, 4097, 16383, 16384, 16385, 16400];
-  for (const size of [...sizes, 65_536, 65_537, 65_551, 100_000, BLOCK_SIZE + 1]) {
-    const plaintext = pseudoRandom(size, size);
-    const sealed = await ours.seal(plaintext, nonce);
-    assertEquals(sealed, await reference.seal(plaintext, nonce), `${size} bytes`);
-    assertEquals(await ours.open(sealed, nonce), plaintext, `${size} bytes`);
-    const tampered = sealed.slice();
-    tampered[tampered.length - 1] ^= 1;
-    await assertRejects(() => ours.open(tampered, nonce), IntegrityError);
+for (const [name, engine] of aesEngines()) {
+  Deno.test(`AES-SIV on ${name} agrees with miscreant's own pure-JS AES at every size, small or large`, async () => {
+    const key = pseudoRandom(64, 7);
+    const ours = await AesSiv.importKey(key, engine);
+    const reference = await AEAD.importKey(key, "AES-SIV", new PolyfillCryptoProvider());
+    const nonce = new TextEncoder().encode(newNonce());
+    const sizes = [
+      0,
+      1,
+      15,
+      16,
+      17,
+      31,
+      32,
+      33,
+      1000,
+      4095,
+      4096,
+      4097,
+      16383,
+      16384,
+      16385,
+      16400,
+    ];
+    for (const size of [...sizes, 65_535, 65_536, 65_537, 65_551, 100_000, BLOCK_SIZE + 1]) {
+      const plaintext = pseudoRandom(size, size);
+      const sealed = await ours.seal(plaintext, nonce);
+      assertEquals(sealed, await reference.seal(plaintext, nonce), `${size} bytes`);
+      assertEquals(await ours.open(sealed, nonce), plaintext, `${size} bytes`);
+      const tampered = sealed.slice();
+      tampered[tampered.length - 1] ^= 1;
+      await assertRejects(() => ours.open(tampered, nonce), IntegrityError);
+    }
+  });
+}
+
+/** WebCrypto always; the system's libcrypto where it loads (Linux with OpenSSL 1.1 or 3). */
+function aesEngines(): [string, AesEngine][] {
+  const engines: [string, AesEngine][] = [["WebCrypto", webCryptoAes]];
+  try {
+    engines.push(["OpenSSL", loadOpenSslAes()]);
+  } catch (err) {
+    if (Deno.build.os === "linux") throw err; // every Linux we run on has libcrypto.so.3
   }
+  return engines;
+}
+
+Deno.test("a libcrypto that does not load is refused with a reason naming it", () => {
+  const err = assertThrows(() => loadOpenSslAes(["libcrypto-missing.so.9"]), Error);
+  assertStringIncludes(
+    err.message,
+    "no usable system libcrypto: cannot open libcrypto-missing.so.9",
+  );
 });
