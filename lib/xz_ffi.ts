@@ -5,7 +5,7 @@
  * (`nonblocking`), so that `--jobs N` keeps N cores busy.
  */
 import { offHeap, openFailure, pinned } from "./ffi.ts";
-import { concatBytes } from "./xz_stored.ts";
+import { concatBytes, useNativeCrc64 } from "./xz_stored.ts";
 import { dictionarySize, type XzCodec } from "./xz_types.ts";
 
 const SYMBOLS = {
@@ -21,6 +21,7 @@ const SYMBOLS = {
   lzma_stream_decoder: { parameters: ["buffer", "u64", "u32"], result: "i32" },
   lzma_code: { parameters: ["buffer", "i32"], result: "i32", nonblocking: true },
   lzma_end: { parameters: ["buffer"], result: "void" },
+  lzma_crc64: { parameters: ["buffer", "usize", "u64"], result: "u64" },
 } as const;
 
 type Liblzma = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
@@ -91,7 +92,17 @@ export function loadSystemCodec(names = systemLibraryNames()): XzCodec {
       reasons.push(`${name}: liblzma ${versionString(version)} is older than 5.2`);
       continue;
     }
-    return systemCodec(library.symbols, `system liblzma ${versionString(version)} (${name})`);
+    const symbols = library.symbols;
+    useNativeCrc64((data) => {
+      const out = new Uint8Array(8);
+      new DataView(out.buffer).setBigUint64(
+        0,
+        BigInt(symbols.lzma_crc64(data, BigInt(data.length), 0n)),
+        true,
+      );
+      return out;
+    });
+    return systemCodec(symbols, `system liblzma ${versionString(version)} (${name})`);
   }
   throw new Error(`no usable system liblzma: ${reasons.join("; ")}`);
 }

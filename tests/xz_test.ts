@@ -1,9 +1,11 @@
 import { assert, assertEquals } from "./assert.ts";
 import {
   byteEntropy,
+  chooseCodec,
   compress,
   crc32,
   crc64,
+  crc64InJs,
   decompress,
   dictionarySize,
   readStoredXz,
@@ -16,13 +18,18 @@ function xzCommand(args: string[], input: Uint8Array): Promise<Uint8Array> {
   return pipeThrough("xz", args, input);
 }
 
-Deno.test("CRC-32 and CRC-64 match the .xz reference values", () => {
+Deno.test("CRC-32 and CRC-64 match the .xz reference values, and liblzma's CRC-64 ours", async () => {
+  await chooseCodec(); // loads the system liblzma, whose lzma_crc64 crc64 then uses
   const check = new TextEncoder().encode("123456789");
   assertEquals(crc32(check), 0xcbf43926);
-  assertEquals(
-    Array.from(crc64(check)).reverse().map((b) => b.toString(16).padStart(2, "0")).join(""),
-    "995dc9bbdf1939fa",
-  );
+  const hex = (crc: Uint8Array) =>
+    Array.from(crc).reverse().map((b) => b.toString(16).padStart(2, "0")).join("");
+  assertEquals(hex(crc64(check)), "995dc9bbdf1939fa");
+  assertEquals(hex(crc64InJs(check)), "995dc9bbdf1939fa");
+  for (const size of [0, 1, 7, 8, 9, 4096, 100_003]) {
+    const data = pseudoRandom(size, size + 1);
+    assertEquals(crc64(data), crc64InJs(data), `${size} bytes`);
+  }
 });
 
 Deno.test("incompressible blocks are stored as uncompressed LZMA2 chunks that the xz command reads", async () => {
