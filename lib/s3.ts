@@ -19,6 +19,7 @@ import http from "node:http";
 import { Readable } from "node:stream";
 import https from "node:https";
 import { SpareError } from "./errors.ts";
+import { type ListingHolder, type ListingPage, readListingFast } from "./s3_listing.ts";
 
 /** Where and how to reach the S3 server. */
 export interface S3Config {
@@ -351,19 +352,22 @@ export class ObjectStore {
   async listPage(
     bucket: string,
     options: { prefix?: string; maxKeys?: number; startAfter?: string; token?: string } = {},
-  ): Promise<{ objects: ObjectInfo[]; next?: string }> {
+  ): Promise<ListingPage> {
     const { prefix, maxKeys, startAfter, token } = options;
-    const page = await this.call("ListObjectsV2", bucket, (abortSignal) =>
-      this.client.send(
-        new ListObjectsV2Command({
-          Bucket: bucket,
-          Prefix: prefix,
-          ContinuationToken: token,
-          MaxKeys: maxKeys,
-          StartAfter: token ? undefined : startAfter,
-        }),
-        { abortSignal },
-      ));
+    const holder: ListingHolder = {};
+    const page = await this.call("ListObjectsV2", bucket, (abortSignal) => {
+      const command = new ListObjectsV2Command({
+        Bucket: bucket,
+        Prefix: prefix,
+        ContinuationToken: token,
+        MaxKeys: maxKeys,
+        StartAfter: token ? undefined : startAfter,
+      });
+      holder.page = undefined;
+      readListingFast(command, holder);
+      return this.client.send(command, { abortSignal });
+    });
+    if (holder.page) return holder.page;
     const objects: ObjectInfo[] = [];
     for (const object of page.Contents ?? []) {
       if (object.Key !== undefined) objects.push({ key: object.Key, size: object.Size ?? 0 });

@@ -3,6 +3,7 @@ import { BLOCK_SIZE, BlockCodec } from "../lib/block.ts";
 import { blockKey, Bucket, READ_AHEAD_BLOCKS } from "../lib/bucket.ts";
 import { SpareError } from "../lib/errors.ts";
 import { ObjectStore } from "../lib/s3.ts";
+import { listingPagesReadFast } from "../lib/s3_listing.ts";
 import { concatBytes } from "../lib/xz.ts";
 import { pseudoRandom } from "./tree.ts";
 import { cliEnv, hasServer, spare } from "./cli.ts";
@@ -102,6 +103,37 @@ Deno.test({
     assertEquals(await keys(s, name), all);
     await s.deleteMany(name, all);
     assertEquals(await keys(s, name), []);
+    s.close();
+  },
+});
+
+Deno.test({
+  name:
+    "listings read by spare's own scanner give the keys and sizes the server has, odd names too",
+  ...options,
+  fn: async () => {
+    const s = store();
+    const name = freshBucketName("oddkeys");
+    await s.createBucket(name);
+    const odd = [
+      "a&b",
+      "less<than>",
+      "quote\"apos'",
+      "café 😀",
+      "tab\there",
+      "sp ace",
+      "x".repeat(900),
+    ];
+    await Promise.all(odd.map((key, i) => s.put(name, key, new Uint8Array(i + 1))));
+    const before = listingPagesReadFast();
+    const listed = [];
+    for await (const object of s.list(name, undefined, 3)) listed.push(object);
+    assert(listingPagesReadFast() - before >= 3, "pages of 3 keys, read by the scanner");
+    assertEquals(
+      listed.sort((a, b) => (a.key < b.key ? -1 : 1)),
+      odd.map((key, i) => ({ key, size: i + 1 })).sort((a, b) => (a.key < b.key ? -1 : 1)),
+    );
+    await s.deleteMany(name, odd);
     s.close();
   },
 });
