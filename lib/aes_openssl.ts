@@ -21,7 +21,7 @@ const SYMBOLS = {
   EVP_aes_192_ctr: { parameters: [], result: "pointer" },
   EVP_aes_256_ctr: { parameters: [], result: "pointer" },
   EVP_EncryptInit_ex: {
-    parameters: ["pointer", "pointer", "pointer", "buffer", "buffer"],
+    parameters: ["pointer", "pointer", "pointer", "pointer", "pointer"],
     result: "i32",
   },
   EVP_CIPHER_CTX_set_padding: { parameters: ["pointer", "i32"], result: "i32" },
@@ -142,7 +142,7 @@ class OpenSslAesKey implements AesKey {
       await this.encrypt(this.cbc, iv, data, out);
       return out.slice(data.length - BLOCK, data.length);
     } finally {
-      if (this.scratch.length < 4) this.scratch.push(out);
+      if (this.scratch.length < 2) this.scratch.push(out);
     }
   }
 
@@ -176,25 +176,19 @@ class OpenSslAesKey implements AesKey {
     elsewhere = true,
   ): Promise<void> {
     const lib = this.lib;
-    const context = lib.EVP_CIPHER_CTX_new();
-    if (context === null) throw new Error("OpenSSL could not allocate a cipher context");
+    const context = this.context(cipher);
     const written = new Int32Array(1);
     const finish = (ok: number) => {
-      lib.EVP_CIPHER_CTX_free(context);
+      this.idle.get(cipher)!.push(context);
       if (ok !== 1 || written[0] !== data.length) {
         throw new Error(`OpenSSL's EVP_EncryptUpdate failed (${ok}, ${written[0]} bytes)`);
       }
     };
-    try {
-      if (
-        lib.EVP_EncryptInit_ex(context, cipher, null, this.raw, iv.slice()) !== 1 ||
-        lib.EVP_CIPHER_CTX_set_padding(context, 0) !== 1
-      ) {
-        throw new Error("OpenSSL could not set up the cipher");
-      }
-    } catch (err) {
+    // a new IV on a context that keeps its key schedule
+    const ivCopy = iv.slice();
+    if (lib.EVP_EncryptInit_ex(context, null, null, null, Deno.UnsafePointer.of(ivCopy)) !== 1) {
       lib.EVP_CIPHER_CTX_free(context);
-      throw err;
+      throw new Error("OpenSSL could not set the IV");
     }
     if (!elsewhere || data.length < OFF_THREAD) {
       finish(lib.EVP_EncryptUpdate(context, out, written, data, data.length));
@@ -207,6 +201,28 @@ class OpenSslAesKey implements AesKey {
       lib.EVP_CIPHER_CTX_free(context);
       throw err;
     });
+  }
+
+  /** Contexts set up with this key, not in use, by cipher. */
+  private readonly idle = new Map<Deno.PointerValue, Deno.PointerValue[]>();
+
+  /** An idle context of `cipher` with this key, or a new one (never two calls on one). */
+  private context(cipher: Deno.PointerValue): Deno.PointerValue {
+    let idle = this.idle.get(cipher);
+    if (!idle) this.idle.set(cipher, idle = []);
+    const kept = idle.pop();
+    if (kept) return kept;
+    const lib = this.lib;
+    const context = lib.EVP_CIPHER_CTX_new();
+    if (context === null) throw new Error("OpenSSL could not allocate a cipher context");
+    if (
+      lib.EVP_EncryptInit_ex(context, cipher, null, Deno.UnsafePointer.of(this.raw), null) !== 1 ||
+      lib.EVP_CIPHER_CTX_set_padding(context, 0) !== 1
+    ) {
+      lib.EVP_CIPHER_CTX_free(context);
+      throw new Error("OpenSSL could not set up the cipher");
+    }
+    return context;
   }
 }
 
