@@ -81,7 +81,9 @@ function readBody(body: Readable, length: number, signal: AbortSignal): Promise<
     });
     body.once("end", () => settle(undefined));
     body.once("error", (err) => settle(err));
-    body.once("close", () => settle(new TruncatedBodyError("the connection closed early")));
+    body.once("close", () => {
+      if (!settled) settle(new TruncatedBodyError("the connection closed early"));
+    });
     if (signal.aborted) onAbort();
   });
 }
