@@ -28,6 +28,9 @@ const TYPE_BITS: Record<Entry["type"], number> = {
   symlink: 0o120000,
 };
 const DIGEST_PATTERN = /^[0-9a-f]{64}$/;
+/** Matches every path pathProblem finds fault with (and no other): one test for the usual good path. */
+// deno-lint-ignore no-control-regex
+const SUSPECT_PATH = /^$|^\/|\/\/|\/$|\x00|(^|\/)\.\.?(\/|$)/;
 
 /** A path or name as it can be shown on one line: quoted when empty or unprintable. */
 export function displayPath(path: string): string {
@@ -42,6 +45,7 @@ export function describeRefused(entry: RefusedEntry): string {
 
 /** Why `path` cannot be a path of a snapshot (relative, `/`-separated, plain names), if it cannot. */
 export function pathProblem(path: string): string | undefined {
+  if (!SUSPECT_PATH.test(path)) return undefined;
   if (path === "") return "the path is empty";
   if (path.includes("\0")) return "the path contains a NUL character";
   if (path.startsWith("/")) return "the path is absolute";
@@ -123,18 +127,31 @@ export function checkEntries(
   }
   // Nothing may lie under a file or a symlink, nor under an entry that was refused; an
   // ancestor that the snapshot does not describe at all is allowed (restore creates it).
-  for (const path of Object.keys(structure)) {
-    for (const ancestor of ancestorsOf(path)) {
-      if (!Object.hasOwn(rawStructure, ancestor)) continue;
-      const type = structure[ancestor]?.type;
-      if (type === "directory") continue;
-      const what = type
-        ? `the ${type} ${displayPath(ancestor)}`
-        : `${displayPath(ancestor)}, which is refused`;
-      refused.push({ path, reason: `it lies under ${what}` });
-      delete structure[path];
-      break;
+  // What lies above a directory is found once for all the paths in it.
+  const above = new Map<string, string | undefined>([["", undefined]]);
+  /** The reason nothing may lie in directory `dir` ("" for the root), or undefined. */
+  const blockedIn = (dir: string): string | undefined => {
+    if (above.has(dir)) return above.get(dir);
+    const slash = dir.lastIndexOf("/");
+    let reason = blockedIn(slash < 0 ? "" : dir.slice(0, slash));
+    if (reason === undefined && Object.hasOwn(rawStructure, dir)) {
+      const type = structure[dir]?.type;
+      if (type !== "directory") {
+        reason = type ? `the ${type} ${displayPath(dir)}` : `${displayPath(dir)}, which is refused`;
+      }
     }
+    above.set(dir, reason);
+    return reason;
+  };
+  const blocked: [string, string][] = [];
+  for (const path of Object.keys(structure)) {
+    const slash = path.lastIndexOf("/");
+    const reason = blockedIn(slash < 0 ? "" : path.slice(0, slash));
+    if (reason !== undefined) blocked.push([path, reason]);
+  }
+  for (const [path, reason] of blocked) {
+    refused.push({ path, reason: `it lies under ${reason}` });
+    delete structure[path];
   }
 
   const files: Record<string, string[]> = Object.create(null);
@@ -149,7 +166,7 @@ export function checkEntries(
       continue;
     }
     const kept: string[] = [];
-    for (const path of new Set(paths as string[])) {
+    for (const path of paths.length === 1 ? paths as string[] : new Set(paths as string[])) {
       const problem = fileProblem(digest, path, rawStructure, structure);
       if (problem === null) continue; // refused already, for its structure entry
       if (problem) {

@@ -8,7 +8,9 @@ import { entry } from "./snapshot_writer.ts";
 const DIGEST = "a".repeat(64);
 
 Deno.test("snapshot paths: relative, non-empty, plain names only", () => {
-  for (const good of ["a", "a/b", "a b/c.txt", ".hidden", "..dots", "a/...", "ü/名"]) {
+  for (
+    const good of ["a", "a/b", "a b/c.txt", ".hidden", "..dots", "a/...", "ü/名", "a..b/.c/d."]
+  ) {
     assertEquals(pathProblem(good), undefined, good);
   }
   const bad: [string, string][] = [
@@ -21,6 +23,12 @@ Deno.test("snapshot paths: relative, non-empty, plain names only", () => {
     ["a//b", "empty component"],
     ["a/", "empty component"],
     ["a\0b", "NUL"],
+    [".", ". component"],
+    ["..", ".. component"],
+    ["a/..", ".. component"],
+    ["a/.", ". component"],
+    ["/", "absolute"],
+    ["a/b//", "empty component"],
   ];
   for (const [path, reason] of bad) assertStringIncludes(pathProblem(path) ?? "", reason, path);
   assertEquals(ancestorsOf("a/b/c"), ["a", "a/b"]);
