@@ -6,7 +6,7 @@
  * counter across 64 bits as RFC 5297 needs, else it is not used.
  */
 import type { AesEngine, AesKey } from "./aes.ts";
-import { offHeap, openFailure, pinned } from "./ffi.ts";
+import { offHeap, openFirstLibrary, pinned } from "./ffi.ts";
 
 const BLOCK = 16;
 
@@ -52,36 +52,21 @@ export function libcryptoNames(): string[] {
 
 /** Opens libcrypto from the first of `names` that loads, is 1.1 or newer and passes the self-test. */
 export function loadOpenSslAes(names = libcryptoNames()): AesEngine {
-  if (names.length === 0) return unavailable(`no system libcrypto is used on ${Deno.build.os}`);
-  const reasons: string[] = [];
-  for (const name of names) {
-    let library: Deno.DynamicLibrary<typeof SYMBOLS>;
-    try {
-      library = Deno.dlopen(name, SYMBOLS);
-    } catch (err) {
-      reasons.push(openFailure(err));
-      continue;
-    }
-    const version = Number(library.symbols.OpenSSL_version_num());
-    if (version < MIN_VERSION) {
-      library.close();
-      reasons.push(`${name}: OpenSSL ${versionString(version)} is older than 1.1`);
-      continue;
-    }
-    const engine = new OpenSslAes(library.symbols, `OpenSSL ${versionString(version)} (${name})`);
-    const fault = selfTest(engine);
-    if (fault) {
-      library.close();
-      reasons.push(`${name}: ${fault}`);
-      continue;
-    }
-    return engine;
-  }
-  return unavailable(`no usable system libcrypto: ${reasons.join("; ")}`);
-}
-
-function unavailable(reason: string): never {
-  throw new Error(reason);
+  if (names.length === 0) throw new Error(`no system libcrypto is used on ${Deno.build.os}`);
+  return openFirstLibrary<typeof SYMBOLS, AesEngine>(
+    names,
+    SYMBOLS,
+    "no usable system libcrypto",
+    (library, name) => {
+      const version = Number(library.symbols.OpenSSL_version_num());
+      if (version < MIN_VERSION) {
+        return { refused: `OpenSSL ${versionString(version)} is older than 1.1` };
+      }
+      const engine = new OpenSslAes(library.symbols, `OpenSSL ${versionString(version)} (${name})`);
+      const fault = selfTest(engine);
+      return fault ? { refused: fault } : { use: engine };
+    },
+  );
 }
 
 /** OpenSSL's version number (0xMNN00PP0 from 3.0, 0xMNNFFPPS before) as text. */

@@ -35,3 +35,33 @@ export function openFailure(err: unknown): string {
   const message = err instanceof Error ? err.message : String(err);
   return message.replace(/^(Could not open library: )+/, "cannot open ");
 }
+
+/** What a check of a freshly opened library decides: use it (this value), or why not. */
+export type LibraryVerdict<T> = { use: T } | { refused: string };
+
+/**
+ * Opens the first of `names` that loads and that `check` accepts (a refused one is closed);
+ * throws an Error saying why none did, the message starting with `none`.
+ */
+export function openFirstLibrary<S extends Deno.ForeignLibraryInterface, T>(
+  names: string[],
+  symbols: S,
+  none: string,
+  check: (library: Deno.DynamicLibrary<S>, name: string) => LibraryVerdict<T>,
+): T {
+  const reasons: string[] = [];
+  for (const name of names) {
+    let library: Deno.DynamicLibrary<S>;
+    try {
+      library = Deno.dlopen(name, symbols);
+    } catch (err) {
+      reasons.push(openFailure(err));
+      continue;
+    }
+    const verdict = check(library, name);
+    if ("use" in verdict) return verdict.use;
+    library.close();
+    reasons.push(`${name}: ${verdict.refused}`);
+  }
+  throw new Error(`${none}: ${reasons.join("; ")}`);
+}

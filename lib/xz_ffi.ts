@@ -4,7 +4,7 @@
  * writes) or a stream decoder. The calls that take time run on a thread of their own
  * (`nonblocking`), so that `--jobs N` keeps N cores busy.
  */
-import { offHeap, openFailure, pinned } from "./ffi.ts";
+import { offHeap, openFirstLibrary, pinned } from "./ffi.ts";
 import { concatBytes, useNativeCrc64 } from "./xz_stored.ts";
 import { dictionarySize, type XzCodec } from "./xz_types.ts";
 
@@ -77,34 +77,28 @@ export function systemLibraryNames(): string[] {
  * Error saying why none did.
  */
 export function loadSystemCodec(names = systemLibraryNames()): XzCodec {
-  const reasons: string[] = [];
-  for (const name of names) {
-    let library: Deno.DynamicLibrary<typeof SYMBOLS>;
-    try {
-      library = Deno.dlopen(name, SYMBOLS);
-    } catch (err) {
-      reasons.push(openFailure(err));
-      continue;
-    }
-    const version = library.symbols.lzma_version_number();
-    if (version < MIN_VERSION) {
-      library.close();
-      reasons.push(`${name}: liblzma ${versionString(version)} is older than 5.2`);
-      continue;
-    }
-    const symbols = library.symbols;
-    useNativeCrc64((data) => {
-      const out = new Uint8Array(8);
-      new DataView(out.buffer).setBigUint64(
-        0,
-        BigInt(symbols.lzma_crc64(data, BigInt(data.length), 0n)),
-        true,
-      );
-      return out;
-    });
-    return systemCodec(symbols, `system liblzma ${versionString(version)} (${name})`);
-  }
-  throw new Error(`no usable system liblzma: ${reasons.join("; ")}`);
+  return openFirstLibrary<typeof SYMBOLS, XzCodec>(
+    names,
+    SYMBOLS,
+    "no usable system liblzma",
+    (library, name) => {
+      const version = library.symbols.lzma_version_number();
+      if (version < MIN_VERSION) {
+        return { refused: `liblzma ${versionString(version)} is older than 5.2` };
+      }
+      const symbols = library.symbols;
+      useNativeCrc64((data) => {
+        const out = new Uint8Array(8);
+        new DataView(out.buffer).setBigUint64(
+          0,
+          BigInt(symbols.lzma_crc64(data, BigInt(data.length), 0n)),
+          true,
+        );
+        return out;
+      });
+      return { use: systemCodec(symbols, `system liblzma ${versionString(version)} (${name})`) };
+    },
+  );
 }
 
 /** liblzma's version number (MAJOR*10^7 + MINOR*10^4 + PATCH*10 + stability) as text. */
