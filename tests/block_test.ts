@@ -126,13 +126,17 @@ for (const [name, engine] of aesEngines()) {
   });
 }
 
-/** WebCrypto always; the system's libcrypto where it loads (Linux with OpenSSL 1.1 or 3). */
+/** WebCrypto always; the system's libcrypto where one is installed (Linux with OpenSSL 1.1 or 3). */
 function aesEngines(): [string, AesEngine][] {
   const engines: [string, AesEngine][] = [["WebCrypto", webCryptoAes]];
   try {
     engines.push(["OpenSSL", loadOpenSslAes()]);
   } catch (err) {
-    if (Deno.build.os === "linux") throw err; // every Linux we run on has libcrypto.so.3
+    // No libcrypto at all is a machine without OpenSSL; one that loads and is refused
+    // (too old, a failed self-test) is worth a failing test.
+    const reasons = String(err).replace(/^.*?no usable system libcrypto: /, "").split("; ");
+    if (Deno.build.os === "linux" && !reasons.every((r) => r.startsWith("cannot open"))) throw err;
+    console.warn(`AES-SIV on OpenSSL not tested: ${err}`);
   }
   return engines;
 }
