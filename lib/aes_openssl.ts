@@ -147,6 +147,10 @@ class OpenSslAesKey implements AesKey {
   clear(): void {
     this.raw.fill(0);
     for (const buffer of this.scratch) buffer.fill(0);
+    // OpenSSL clears a context's key schedule when it frees it
+    for (const contexts of this.idle.values()) {
+      for (const context of contexts.splice(0)) this.lib.EVP_CIPHER_CTX_free(context);
+    }
   }
 
   /**
