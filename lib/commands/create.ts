@@ -16,7 +16,7 @@ export const createCommand: Command = {
     await checkSourceDirectory(root);
     const { bucket } = context.connect();
     reuseCompressorMemory();
-    collectEvery(4 * 1024 * 1024);
+    collectEvery(2 * 1024 * 1024);
     const progress = progressLine(context);
     try {
       await bucket.ensure();
