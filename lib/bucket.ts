@@ -113,7 +113,7 @@ export class Bucket {
   /** Bounds concurrent PUTs of bodies larger than SMALL_BODY. */
   private readonly largePuts = new Semaphore(LARGE_PUTS);
   /**
-   * Bounds concurrent PUTs of small bodies, besides `requests`: a create over many small
+   * Bounds concurrent PUTs of small bodies, besides `largePuts`: a create over many small
    * files waits on the server's latency, not on bandwidth or memory, and the more requests
    * are in flight the less each costs (the event loop wakes once for several answers).
    */
