@@ -8,6 +8,7 @@
  */
 import type { ListObjectsV2Command } from "@aws-sdk/client-s3";
 import type { ObjectInfo } from "./s3.ts";
+import { concatBytes } from "./xz_stored.ts";
 
 /** One page of a listing: its objects, and the continuation token when there is more. */
 export interface ListingPage {
@@ -66,19 +67,10 @@ export function readListingFast(command: ListObjectsV2Command, holder: ListingHo
 async function collect(body: unknown): Promise<Uint8Array> {
   if (body instanceof Uint8Array) return body;
   const chunks: Uint8Array[] = [];
-  let length = 0;
   for await (const chunk of body as AsyncIterable<Uint8Array | string>) {
-    const bytes = typeof chunk === "string" ? new TextEncoder().encode(chunk) : chunk;
-    chunks.push(bytes);
-    length += bytes.length;
+    chunks.push(typeof chunk === "string" ? new TextEncoder().encode(chunk) : chunk);
   }
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return out;
+  return concatBytes(chunks);
 }
 
 /**
