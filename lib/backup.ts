@@ -22,7 +22,12 @@ import {
   type SnapshotData,
   ulidTime,
 } from "./snapshot.ts";
-import { readSnapshot, snapshotNames as completeSnapshots } from "./snapshots.ts";
+import {
+  isStoredMetadata,
+  readSnapshot,
+  readSnapshotKeepingMetadata,
+  snapshotNames as completeSnapshots,
+} from "./snapshots.ts";
 
 /** What `create` was asked to do. */
 export interface CreateOptions {
@@ -90,7 +95,10 @@ export async function createSnapshot(
   const listing = await bucket.listing();
   const snapshotNames = completeSnapshots(listing);
   const latestName = snapshotNames.at(-1);
-  const previous = latestName ? await readSnapshot(bucket, codec, listing, latestName) : undefined;
+  const latest = latestName
+    ? await readSnapshotKeepingMetadata(bucket, codec, listing, latestName)
+    : undefined;
+  const previous = latest?.snapshot;
   const previousTime = latestName
     ? ulidTime(latestName.slice(SNAPSHOT_PREFIX.length)).getTime()
     : 0;
@@ -196,12 +204,17 @@ export async function createSnapshot(
   const snapshot = buildSnapshot(inventory, files, dropped, identity);
   const snapshotName = newSnapshotPrefix(snapshotNames);
   const body = encodeSnapshot(snapshot);
-  progress.bytesStored += await bucket.writePrefix(
-    snapshotName,
-    splitBlocks(body),
-    codec.atLevel(Math.min(codec.level, SNAPSHOT_LEVEL)),
-    signal,
-  );
+  // Nothing changed: the previous snapshot's compressed blocks are this one's, encrypted
+  // anew (an unchanged run over 20,000 files spent 0.5 s compressing 5 MiB of metadata).
+  const same = latest && await isStoredMetadata(latest.stored, body);
+  progress.bytesStored += same
+    ? await bucket.writePrefix(snapshotName, latest.stored.xz, codec.precompressed(), signal)
+    : await bucket.writePrefix(
+      snapshotName,
+      splitBlocks(body),
+      codec.atLevel(Math.min(codec.level, SNAPSHOT_LEVEL)),
+      signal,
+    );
 
   const kept = snapshotsToKeep(
     [...snapshotNames, snapshotName],

@@ -26,6 +26,8 @@ export class BlockCodec {
     private readonly siv: AesSiv,
     readonly level: number,
     private readonly compressors: Semaphore,
+    /** seal takes .xz bytes and only encrypts them (precompressed). */
+    private readonly givenXz = false,
   ) {}
 
   /**
@@ -48,6 +50,14 @@ export class BlockCodec {
     return level === this.level ? this : new BlockCodec(this.siv, level, this.compressors);
   }
 
+  /**
+   * The same key, for blocks that are .xz streams already (such as a previous snapshot's,
+   * stored again under a new name): seal encrypts them as they are, under a fresh nonce.
+   */
+  precompressed(): BlockCodec {
+    return new BlockCodec(this.siv, this.level, this.compressors, true);
+  }
+
   /** Blocks compressed at once (--jobs). */
   get jobs(): number {
     return this.compressors.size;
@@ -55,6 +65,7 @@ export class BlockCodec {
 
   /** Compresses then encrypts one block of plaintext under `nonce` (32 hex characters). */
   async seal(plaintext: Uint8Array, nonce: string): Promise<Uint8Array> {
+    if (this.givenXz) return this.encrypt(plaintext, nonce);
     // Incompressible blocks are stored by the calling thread without taking a compressor:
     // meanwhile liblzma can work on another file's block.
     const xz = storedIfIncompressible(plaintext) ??
@@ -70,10 +81,16 @@ export class BlockCodec {
 
   /** Decrypts and decompresses one stored block; `key` names it in errors. */
   async open(sealed: Uint8Array, nonce: string, key = nonce): Promise<Uint8Array> {
-    const xz = await this.decrypt(sealed, nonce, key);
+    const plaintext = await this.decompress(await this.decrypt(sealed, nonce, key), key);
+    noteTransientBytes(sealed.length);
+    return plaintext;
+  }
+
+  /** Decompresses one decrypted block (its .xz bytes); `key` names it in errors. */
+  async decompress(xz: Uint8Array, key: string): Promise<Uint8Array> {
     try {
       const plaintext = await decompress(xz);
-      noteTransientBytes(sealed.length + plaintext.length);
+      noteTransientBytes(plaintext.length);
       return plaintext;
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err);

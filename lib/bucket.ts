@@ -84,6 +84,24 @@ export function describeLockHolder(holder: LockHolder | undefined): string {
     (holder.command ? ` (${holder.command})` : "");
 }
 
+/** A block read back: its plaintext, and its .xz bytes when they were asked for. */
+interface OpenedBlock {
+  plaintext: Uint8Array;
+  xz?: Uint8Array;
+}
+
+/** Decrypts and decompresses one downloaded block, keeping its .xz bytes if `keepXz`. */
+async function openBlock(
+  codec: BlockCodec,
+  sealed: Uint8Array,
+  block: BlockRef,
+  keepXz: boolean,
+): Promise<OpenedBlock> {
+  if (!keepXz) return { plaintext: await codec.open(sealed, block.nonce, block.key) };
+  const xz = await codec.decrypt(sealed, block.nonce, block.key);
+  return { plaintext: await codec.decompress(xz, block.key), xz };
+}
+
 /** Blocks one reader of a prefix downloads ahead of the one it hands out. */
 const PREFETCH_PER_PREFIX = 4;
 
@@ -394,17 +412,19 @@ export class Bucket {
    * Reads a prefix back as plaintext blocks in order, with a few blocks downloaded ahead
    * (within the bucket's read-ahead budget, shared by all readers, so that many files can
    * be read at once in bounded memory). Throws when the blocks are not numbered 1..n
-   * without gaps, or when `signal` aborts.
+   * without gaps, or when `signal` aborts. With `keptXz`, each block's .xz bytes (decrypted,
+   * still compressed) are added to it in order as well.
    */
   async *readPrefix(
     info: PrefixInfo,
     codec: BlockCodec,
     signal?: AbortSignal,
+    keptXz?: Uint8Array[],
   ): AsyncGenerator<Uint8Array> {
     const blocks = info.blocks;
     const damage = prefixDamage(info);
     if (damage) throw new SpareError(damage);
-    const pending: { plaintext: Promise<Uint8Array>; release: () => void }[] = [];
+    const pending: { plaintext: Promise<OpenedBlock>; release: () => void }[] = [];
     let next = 0;
     try {
       while (next < blocks.length || pending.length > 0) {
@@ -420,13 +440,15 @@ export class Bucket {
           const plaintext = this.requests.run(() =>
             this.store.get(this.name, block.key, { size: block.size })
           )
-            .then((sealed) => codec.open(sealed, block.nonce, block.key));
+            .then((sealed) => openBlock(codec, sealed, block, keptXz !== undefined));
           plaintext.catch(() => {}); // observed when its turn comes
           pending.push({ plaintext, release });
         }
         const { plaintext, release } = pending.shift()!;
         try {
-          yield await plaintext;
+          const opened = await plaintext;
+          if (opened.xz) keptXz?.push(opened.xz);
+          yield opened.plaintext;
         } finally {
           release();
         }

@@ -34,6 +34,49 @@ export async function readSnapshot(
   return decodeSnapshot(concatBytes(blocks), name);
 }
 
+/** A snapshot's metadata as stored: its length, its SHA-256, its blocks' .xz bytes. */
+export interface StoredMetadata {
+  length: number;
+  sha256: Uint8Array;
+  xz: Uint8Array[];
+}
+
+/**
+ * Reads one snapshot as readSnapshot does, and keeps its stored form: a create whose new
+ * metadata is the same, byte for byte, stores those .xz blocks again instead of compressing.
+ */
+export async function readSnapshotKeepingMetadata(
+  bucket: Bucket,
+  codec: BlockCodec,
+  listing: BucketListing,
+  name: string,
+): Promise<{ snapshot: SnapshotData; stored: StoredMetadata }> {
+  const info = listing.prefixes.get(name);
+  if (!info?.complete) {
+    throw new SpareError(`snapshot ${name.replace(SNAPSHOT_PREFIX, "")} does not exist`);
+  }
+  const blocks: Uint8Array[] = [];
+  const xz: Uint8Array[] = [];
+  for await (const block of bucket.readPrefix(info, codec, undefined, xz)) blocks.push(block);
+  const text = concatBytes(blocks);
+  const snapshot = decodeSnapshot(text, name);
+  return { snapshot, stored: { length: text.length, sha256: await sha256(text), xz } };
+}
+
+/** True when `metadata` is, byte for byte, what `stored` holds. */
+export async function isStoredMetadata(
+  stored: StoredMetadata,
+  metadata: Uint8Array,
+): Promise<boolean> {
+  if (stored.length !== metadata.length) return false;
+  const digest = await sha256(metadata);
+  return digest.every((byte, i) => byte === stored.sha256[i]);
+}
+
+async function sha256(bytes: Uint8Array): Promise<Uint8Array> {
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>));
+}
+
 /** Finds a snapshot by ULID (with or without `snapshot_`) or "latest". */
 export function resolveSnapshot(listing: BucketListing, id: string | undefined): string {
   const names = snapshotNames(listing);

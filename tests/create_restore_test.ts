@@ -110,6 +110,44 @@ integration("create: one file → 2 prefixes, unchanged → 2, added file → 3,
   await assertUnlocked(ctx);
 });
 
+integration("create: unchanged metadata is stored from the previous snapshot's blocks", async (
+  ctx,
+) => {
+  const { env, bucket, dirs } = ctx;
+  const src = await dirs.make();
+  const path = ["--path", src];
+  // 2,100 files of one content under long names: metadata of two blocks, one upload.
+  for (let i = 0; i < 2100; i++) {
+    await Deno.writeTextFile(`${src}/${String(i).padStart(4, "0")}-${"n".repeat(200)}`, "same\n");
+  }
+  const snapshotBlocks = async () => {
+    const listing = await bucket.listing();
+    const names = [...listing.prefixes.keys()].filter((p) => p.startsWith("snapshot_")).sort();
+    return listing.prefixes.get(names.at(-1)!)!.blocks;
+  };
+  // The first snapshot's metadata is compressed at level 0, a later one's at level 1:
+  // the same block sizes below mean the second create compressed nothing.
+  await spareExpect(0, ["create", ...path, "--level", "0"], env);
+  const first = await snapshotBlocks();
+  assertEquals(first.length, 2, "metadata blocks");
+  await spareExpect(0, ["create", ...path], env);
+  const second = await snapshotBlocks();
+  assertEquals(second.map((b) => b.size), first.map((b) => b.size));
+  for (const [i, block] of second.entries()) {
+    assert(block.nonce !== first[i].nonce, `block ${i + 1} kept its nonce`);
+  }
+  await spareExpect(0, ["verify"], env);
+  const target = `${await dirs.make()}/t`;
+  await spareExpect(0, ["restore", "--path", target], env);
+  assertEquals(await describeTree(target), await describeTree(src));
+
+  // A changed file changes the metadata: compressed anew, at level 1.
+  await Deno.writeTextFile(`${src}/0000-${"n".repeat(200)}`, "other\n");
+  await spareExpect(0, ["create", ...path], env);
+  const third = await snapshotBlocks();
+  assert(third[0].size !== first[0].size, "the changed metadata was not compressed anew");
+});
+
 integration("create: two files with identical content are stored once", async (ctx) => {
   const { env, bucket, dirs } = ctx;
   const src = await dirs.make();
