@@ -9,10 +9,8 @@ import type { DirectoryEntry, Entry, FileEntry, SymlinkEntry } from "./snapshot.
 
 /** One scanned path. */
 export interface ScannedPath {
-  /** Relative to the root, `/`-separated, no leading `./`. */
+  /** Relative to the root, `/`-separated, no leading `./` (on disk: `${root}/${path}`). */
   path: string;
-  /** Absolute path on disk. */
-  absolute: string;
   entry: Entry;
 }
 
@@ -151,11 +149,11 @@ export async function scanTree(
       const base = entryBase(info, owners);
       if (type === S_IFDIR) {
         const entry: DirectoryEntry = { type: "directory", ...base };
-        inventory.paths.push({ path: rel, absolute, entry });
+        inventory.paths.push({ path: rel, entry });
         await walk(absolute, rel);
       } else if (type === S_IFREG) {
         const entry: FileEntry = { type: "file", ...base, empty: info.size === 0 };
-        inventory.paths.push({ path: rel, absolute, entry });
+        inventory.paths.push({ path: rel, entry });
         inventory.fileCount++;
         inventory.byteCount += info.size;
       } else if (type === S_IFLNK) {
@@ -167,7 +165,7 @@ export async function scanTree(
           target: legacyTarget(root, absolute, link),
           link,
         };
-        inventory.paths.push({ path: rel, absolute, entry });
+        inventory.paths.push({ path: rel, entry });
       } else {
         log.warn(`${rel} is a ${specialKind(info.mode ?? 0)}, skipped`);
       }

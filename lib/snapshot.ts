@@ -6,6 +6,7 @@
 import { SpareError } from "./errors.ts";
 import { splitSymlinks, SYMLINKS_FIELD } from "./legacy_symlinks.ts";
 import { checkEntries, type RefusedEntry } from "./snapshot_check.ts";
+import { concatBytes } from "./xz.ts";
 
 /** Fields every entry has. */
 interface EntryBase {
@@ -103,14 +104,86 @@ export function isSnapshotPrefix(name: string): boolean {
  * symlinks 0.4.0 cannot restore go to a last field of ours, `symlinks`, when there are any.
  */
 export function encodeSnapshot(snapshot: SnapshotData): Uint8Array {
+  return concatBytes([...encodeSnapshotBlocks(snapshot, 1 << 20)]);
+}
+
+/**
+ * The bytes encodeSnapshot gives, cut into blocks of `blockSize` (the last one shorter),
+ * written as they are handed out: the whole text is never held, neither as a string nor as
+ * bytes (for 20,000 files, 5.4 MB each). Each block is a new array.
+ */
+export function* encodeSnapshotBlocks(
+  snapshot: SnapshotData,
+  blockSize: number,
+): Generator<Uint8Array> {
+  let block = new Uint8Array(blockSize);
+  let used = 0;
+  for (const piece of snapshotJsonPieces(snapshot)) {
+    const { read, written } = utf8.encodeInto(piece, block.subarray(used));
+    used += written;
+    // The block is full: the rest of the piece, as bytes, goes on in the next blocks.
+    let rest = read < piece.length ? utf8.encode(piece.slice(read)) : undefined;
+    while (used === blockSize || rest?.length) {
+      if (rest?.length) {
+        const taken = Math.min(rest.length, blockSize - used);
+        block.set(rest.subarray(0, taken), used);
+        used += taken;
+        rest = rest.subarray(taken);
+      }
+      if (used === blockSize) {
+        yield block;
+        block = new Uint8Array(blockSize);
+        used = 0;
+      }
+    }
+  }
+  if (used > 0) yield block.subarray(0, used);
+}
+
+const utf8 = new TextEncoder();
+
+/** Pieces of text handed out at a time by snapshotJsonPieces. */
+const PIECE_CHARS = 64 * 1024;
+
+/** encodeSnapshot's JSON text, in pieces of about PIECE_CHARS. */
+function* snapshotJsonPieces(snapshot: SnapshotData): Generator<string> {
   const { structure, symlinks } = splitSymlinks(snapshot.structure);
-  const ordered: Record<string, unknown> = {
-    files: snapshot.files,
-    structure,
-    identity: snapshot.identity,
-  };
-  if (Object.keys(symlinks).length) ordered[SYMLINKS_FIELD] = symlinks;
-  return new TextEncoder().encode(JSON.stringify(ordered));
+  let text = '{"files":';
+  for (const [name, object] of jsonFields(snapshot, structure, symlinks)) {
+    if (name !== "files") text += `,${JSON.stringify(name)}:`;
+    if (typeof object === "string") {
+      text += JSON.stringify(object);
+      continue;
+    }
+    let separator = "{";
+    for (const key of Object.keys(object)) {
+      const value = JSON.stringify(object[key]);
+      if (value === undefined) continue;
+      text += `${separator}${JSON.stringify(key)}:${value}`;
+      separator = ",";
+      if (text.length >= PIECE_CHARS) {
+        yield text;
+        text = "";
+      }
+    }
+    text += separator === "{" ? "{}" : "}";
+  }
+  yield text + "}";
+}
+
+/** The top-level fields of a snapshot's JSON, in 0.4.0's order (see encodeSnapshot). */
+function jsonFields(
+  snapshot: SnapshotData,
+  structure: Record<string, unknown>,
+  symlinks: Record<string, unknown>,
+): [string, Record<string, unknown> | string][] {
+  const fields: [string, Record<string, unknown> | string][] = [
+    ["files", snapshot.files],
+    ["structure", structure],
+    ["identity", snapshot.identity],
+  ];
+  if (Object.keys(symlinks).length) fields.push([SYMLINKS_FIELD, symlinks]);
+  return fields;
 }
 
 /**

@@ -1,4 +1,5 @@
 /** Reading snapshots from a bucket. */
+import { createHash } from "node:crypto";
 import type { BlockCodec } from "./block.ts";
 import type { Bucket, BucketListing } from "./bucket.ts";
 import { SpareError } from "./errors.ts";
@@ -60,21 +61,25 @@ export async function readSnapshotKeepingMetadata(
   for await (const block of bucket.readPrefix(info, codec, undefined, xz)) blocks.push(block);
   const text = concatBytes(blocks);
   const snapshot = decodeSnapshot(text, name);
-  return { snapshot, stored: { length: text.length, sha256: await sha256(text), xz } };
+  const sha256 = new Uint8Array(createHash("sha256").update(text).digest());
+  return { snapshot, stored: { length: text.length, sha256, xz } };
 }
 
-/** True when `metadata` is, byte for byte, what `stored` holds. */
-export async function isStoredMetadata(
+/** True when `metadata`, its blocks joined, is byte for byte what `stored` holds. */
+export function isStoredMetadata(
   stored: StoredMetadata,
-  metadata: Uint8Array,
-): Promise<boolean> {
-  if (stored.length !== metadata.length) return false;
-  const digest = await sha256(metadata);
+  metadata: Iterable<Uint8Array>,
+): boolean {
+  const hash = createHash("sha256");
+  let length = 0;
+  for (const block of metadata) {
+    length += block.length;
+    if (length > stored.length) return false;
+    hash.update(block);
+  }
+  if (length !== stored.length) return false;
+  const digest = hash.digest();
   return digest.every((byte, i) => byte === stored.sha256[i]);
-}
-
-async function sha256(bytes: Uint8Array): Promise<Uint8Array> {
-  return new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>));
 }
 
 /** Finds a snapshot by ULID (with or without `snapshot_`) or "latest". */

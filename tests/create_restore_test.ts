@@ -3,9 +3,12 @@
  * subprocess (`deno task test tests/create_restore_test.ts`).
  */
 import fs from "node:fs";
-import type { Bucket } from "../lib/bucket.ts";
+import { BlockCodec } from "../lib/block.ts";
+import type { Bucket, PrefixInfo } from "../lib/bucket.ts";
 import { digestOf } from "../lib/digest.ts";
 import type { ObjectStore } from "../lib/s3.ts";
+import { newSnapshotPrefix } from "../lib/snapshot.ts";
+import { snapshotNames } from "../lib/snapshots.ts";
 import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
 import { type CliEnv, cliEnv, hasServer, spare, spareExpect } from "./cli.ts";
 import { describeTree, hardlinkGroups, openBucket, pseudoRandom, TempDirs } from "./tree.ts";
@@ -120,32 +123,60 @@ integration("create: unchanged metadata is stored from the previous snapshot's b
   for (let i = 0; i < 2100; i++) {
     await Deno.writeTextFile(`${src}/${String(i).padStart(4, "0")}-${"n".repeat(200)}`, "same\n");
   }
-  const snapshotBlocks = async () => {
+  const latestSnapshot = async () => {
     const listing = await bucket.listing();
-    const names = [...listing.prefixes.keys()].filter((p) => p.startsWith("snapshot_")).sort();
-    return listing.prefixes.get(names.at(-1)!)!.blocks;
+    return listing.prefixes.get(snapshotNames(listing).at(-1)!)!;
   };
-  // The first snapshot's metadata is compressed at level 0, a later one's at level 1:
-  // the same block sizes below mean the second create compressed nothing.
-  await spareExpect(0, ["create", ...path, "--level", "0"], env);
-  const first = await snapshotBlocks();
-  assertEquals(first.length, 2, "metadata blocks");
+  const sizes = (info: PrefixInfo) => info.blocks.map((b) => b.size);
   await spareExpect(0, ["create", ...path], env);
-  const second = await snapshotBlocks();
-  assertEquals(second.map((b) => b.size), first.map((b) => b.size));
-  for (const [i, block] of second.entries()) {
-    assert(block.nonce !== first[i].nonce, `block ${i + 1} kept its nonce`);
+
+  // The same metadata again as the latest snapshot, compressed at level 6 this time (create
+  // compresses metadata at level 0): a create that reuses it stores blocks of these sizes.
+  const created = await latestSnapshot();
+  const codec = await BlockCodec.fromPassword(env.SPARE_PASSWORD);
+  const text: Uint8Array[] = [];
+  for await (const block of bucket.readPrefix(created, codec)) text.push(block);
+  const rewritten = newSnapshotPrefix([created.name]);
+  await bucket.writePrefix(rewritten, text, codec.atLevel(6));
+  await bucket.deletePrefix(created);
+  const previous = await latestSnapshot();
+  assertEquals(previous.name, rewritten);
+  assertEquals(previous.blocks.length, 2, "metadata blocks");
+  assert(String(sizes(previous)) !== String(sizes(created)), "levels 0 and 6 store alike");
+
+  await spareExpect(0, ["create", ...path], env);
+  const reused = await latestSnapshot();
+  assert(reused.name !== previous.name, "no new snapshot");
+  assertEquals(sizes(reused), sizes(previous));
+  for (const [i, block] of reused.blocks.entries()) {
+    assert(block.nonce !== previous.blocks[i].nonce, `block ${i + 1} kept its nonce`);
   }
   await spareExpect(0, ["verify"], env);
   const target = `${await dirs.make()}/t`;
   await spareExpect(0, ["restore", "--path", target], env);
   assertEquals(await describeTree(target), await describeTree(src));
 
-  // A changed file changes the metadata: compressed anew, at level 1.
+  // A changed file changes the metadata: compressed anew, at level 0.
   await Deno.writeTextFile(`${src}/0000-${"n".repeat(200)}`, "other\n");
   await spareExpect(0, ["create", ...path], env);
-  const third = await snapshotBlocks();
-  assert(third[0].size !== first[0].size, "the changed metadata was not compressed anew");
+  assert(sizes(await latestSnapshot())[0] !== sizes(previous)[0], "not compressed anew");
+});
+
+integration("paths named like Object.prototype's members are backed up and restored", async (
+  ctx,
+) => {
+  const { env, dirs } = ctx;
+  const src = await dirs.make();
+  for (const name of ["__proto__", "constructor", "toString", "hasOwnProperty"]) {
+    await writeText(`${src}/${name}`, `${name}\n`);
+    await writeText(`${src}/dir/${name}/${name}`, `in ${name}\n`);
+  }
+  await Deno.symlink("__proto__", `${src}/link`);
+  await spareExpect(0, ["create", "--path", src], env);
+  await spareExpect(0, ["verify"], env);
+  const target = `${await dirs.make()}/t`;
+  await spareExpect(0, ["restore", "--path", target], env);
+  assertEquals(await describeTree(target), await describeTree(src));
 });
 
 integration("create: two files with identical content are stored once", async (ctx) => {

@@ -4,11 +4,15 @@ import { blockKey, isPrefixName, parseBlockKey } from "../lib/bucket.ts";
 import { intOption } from "../lib/config.ts";
 import { SpareError, UsageError } from "../lib/errors.ts";
 import { legacyTarget, normalize, skipMatcher } from "../lib/inventory.ts";
+import { splitSymlinks } from "../lib/legacy_symlinks.ts";
 import { formatProgress } from "../lib/progress.ts";
+import { concatBytes } from "../lib/xz.ts";
 import { endpointUrl, isTransient, TruncatedBodyError } from "../lib/s3.ts";
 import {
   decodeSnapshot,
   encodeSnapshot,
+  encodeSnapshotBlocks,
+  type Entry,
   isSnapshotPrefix,
   newSnapshotPrefix,
   ulid,
@@ -67,6 +71,44 @@ Deno.test("ULIDs sort by time, and a new snapshot sorts after every existing one
   assert(next > future);
   assert(isSnapshotPrefix(next));
   assert(!isSnapshotPrefix("snapshot_lowercase0000000000000"));
+});
+
+Deno.test("snapshot metadata in blocks: JSON.stringify's bytes, cut at exact block sizes", () => {
+  const base = { user: "u", group: "g", size: 3, mtime_ns: 1, inode: 2, ctime_ns: 3 };
+  const file: Entry = { type: "file", mode: 0o100644, empty: false, ...base };
+  const structure: Record<string, Entry> = {};
+  const files: Record<string, string[]> = {};
+  // Multi-byte and astral characters, escapes, integer-like keys (listed first by both).
+  const names = ["a", "ä/ö", "😀 x", 'q"uote\\', "tab\there", "42", "7", "\u2028"];
+  for (let i = 0; i < 400; i++) {
+    const path = `${names[i % names.length]}-${i}`;
+    structure[path] = { ...file, size: i };
+    (files[(i % 37).toString(16).padStart(64, "0")] ??= []).push(path);
+  }
+  structure["42"] = file;
+  const snapshot = { files, structure, identity: "höst:/p:1" };
+  const expected = new TextEncoder().encode(JSON.stringify(snapshot));
+  const link: Entry = {
+    type: "symlink",
+    mode: 0o120777,
+    target: "/elsewhere",
+    link: "/x",
+    ...base,
+  };
+  const withLink = { files, structure: { ...structure, out: link }, identity: "h" };
+  const { structure: shown, symlinks } = splitSymlinks(withLink.structure);
+  assertEquals(Object.keys(symlinks), ["out"]);
+  const linkExpected = new TextEncoder().encode(
+    JSON.stringify({ files, structure: shown, identity: "h", symlinks }),
+  );
+  for (const blockSize of [1, 2, 3, 7, 1000, 65536, expected.length, expected.length + 1]) {
+    const blocks = [...encodeSnapshotBlocks(snapshot, blockSize)];
+    assert(blocks.slice(0, -1).every((b) => b.length === blockSize), `blocks of ${blockSize}`);
+    assert(blocks.at(-1)!.length > 0 && blocks.at(-1)!.length <= blockSize);
+    assertEquals(concatBytes(blocks), expected, `blocks of ${blockSize}`);
+    assertEquals(concatBytes([...encodeSnapshotBlocks(withLink, blockSize)]), linkExpected);
+  }
+  assertEquals(encodeSnapshot(snapshot), expected);
 });
 
 Deno.test("snapshot metadata keeps 0.4.0's key order and refuses damaged JSON clearly", () => {
