@@ -70,8 +70,9 @@ export class BlockCodec {
     // meanwhile liblzma can work on another file's block.
     const xz = storedIfIncompressible(plaintext) ??
       await this.compressors.run(() => compressLzma(plaintext, this.level));
-    noteTransientBytes(plaintext.length);
-    return this.encrypt(xz, nonce);
+    const sealed = await this.encrypt(xz, nonce);
+    noteTransientBytes(plaintext.length + sealed.length);
+    return sealed;
   }
 
   /** Encrypts an already compressed (.xz) block under `nonce`. */
