@@ -26,13 +26,24 @@ export async function readSnapshot(
   listing: BucketListing,
   name: string,
 ): Promise<SnapshotData> {
+  return decodeSnapshot(await downloadMetadata(bucket, codec, listing, name), name);
+}
+
+/** One snapshot's metadata as bytes; with `keptXz`, its blocks' .xz bytes go there too. */
+async function downloadMetadata(
+  bucket: Bucket,
+  codec: BlockCodec,
+  listing: BucketListing,
+  name: string,
+  keptXz?: Uint8Array[],
+): Promise<Uint8Array> {
   const info = listing.prefixes.get(name);
   if (!info?.complete) {
     throw new SpareError(`snapshot ${name.replace(SNAPSHOT_PREFIX, "")} does not exist`);
   }
   const blocks: Uint8Array[] = [];
-  for await (const block of bucket.readPrefix(info, codec)) blocks.push(block);
-  return decodeSnapshot(concatBytes(blocks), name);
+  for await (const block of bucket.readPrefix(info, codec, undefined, keptXz)) blocks.push(block);
+  return concatBytes(blocks);
 }
 
 /** A snapshot's metadata as stored: its length, its SHA-256, its blocks' .xz bytes. */
@@ -52,14 +63,8 @@ export async function readSnapshotKeepingMetadata(
   listing: BucketListing,
   name: string,
 ): Promise<{ snapshot: SnapshotData; stored: StoredMetadata }> {
-  const info = listing.prefixes.get(name);
-  if (!info?.complete) {
-    throw new SpareError(`snapshot ${name.replace(SNAPSHOT_PREFIX, "")} does not exist`);
-  }
-  const blocks: Uint8Array[] = [];
   const xz: Uint8Array[] = [];
-  for await (const block of bucket.readPrefix(info, codec, undefined, xz)) blocks.push(block);
-  const text = concatBytes(blocks);
+  const text = await downloadMetadata(bucket, codec, listing, name, xz);
   const snapshot = decodeSnapshot(text, name);
   const sha256 = new Uint8Array(createHash("sha256").update(text).digest());
   return { snapshot, stored: { length: text.length, sha256, xz } };
