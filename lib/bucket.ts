@@ -118,9 +118,11 @@ const SMALL_REQUESTS = 24;
  * Large PUTs (up to a 1 MiB block each) in flight at most. Each holds its body and a copy
  * on its way to the socket: with eight, a create over a 62 MiB tree peaked at 73 MiB of
  * anonymous memory instead of 65, as blocks sealed at OpenSSL's speed queued for the
- * server; one core compresses far less than four PUTs at a time carry.
+ * server; over the bench's 250 MiB tree, whose peak is in the random half of its large
+ * file, four gave 64.6-68.8 MiB and two 62.5-62.9, in the same time. One core compresses
+ * far less than two PUTs at a time carry.
  */
-const LARGE_PUTS = 4;
+const LARGE_PUTS = 2;
 
 /** One spare bucket on one S3 server. */
 export class Bucket {
