@@ -44,7 +44,8 @@ function pointsIntoTree(entry: SymlinkEntry): boolean {
 
 /**
  * Splits a structure into what 0.4.0 sees (`structure`) and the symlinks it must not see
- * (`symlinks`), by the rule in this module's comment.
+ * (`symlinks`), by the rule in this module's comment. When every link is shown, `structure`
+ * is the object given (not a copy).
  */
 export function splitSymlinks(
   structure: Record<string, Entry>,
@@ -60,6 +61,9 @@ export function splitSymlinks(
     if (target.type === "symlink" && !kept.has(entry.target)) continue;
     kept.add(path);
   }
+  // Usually every link is kept (or there are none): then structure is shown as it is,
+  // without a copy (for 20,000 entries, some MiB while the snapshot is written).
+  if (kept.size === links.length) return { structure, symlinks: {} };
   const shown: Record<string, Entry> = {};
   const symlinks: Record<string, SymlinkEntry> = {};
   for (const [path, entry] of Object.entries(structure)) {
