@@ -88,6 +88,35 @@ function readBody(body: Readable, length: number, signal: AbortSignal): Promise<
   });
 }
 
+/**
+ * The signal of one attempt of a request: it aborts after `timeoutMs` (our own deadline: the
+ * SDK's requestTimeout does not fire under Deno, and a server that stops answering would
+ * otherwise hold the run forever) or when `abandoned` aborts. end() clears the timer and the
+ * listener at once: with AbortSignal.timeout and AbortSignal.any, every request's signals,
+ * timer and closures stayed alive for the whole timeout, 60 s (thousands of them in a
+ * create over small files, several MiB).
+ */
+export function abortableRequest(abandoned: AbortSignal, timeoutMs: number) {
+  const controller = new AbortController();
+  let timedOut = false;
+  const onAbandon = () => controller.abort(abandoned.reason);
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort(new DOMException("the request timed out", "TimeoutError"));
+  }, timeoutMs);
+  Deno.unrefTimer(timer);
+  if (abandoned.aborted) onAbandon();
+  else abandoned.addEventListener("abort", onAbandon, { once: true });
+  return {
+    signal: controller.signal,
+    timedOut: () => timedOut,
+    end() {
+      clearTimeout(timer);
+      abandoned.removeEventListener("abort", onAbandon);
+    },
+  };
+}
+
 /** Drops a response body that will not be read (its connection is not reused). */
 function destroyBody(body: unknown): void {
   if (body instanceof Readable) body.destroy();
@@ -148,21 +177,22 @@ export class ObjectStore {
     fn: (signal: AbortSignal) => Promise<T>,
   ): Promise<T> {
     for (let attempt = 1;; attempt++) {
-      // Our own deadline: the SDK's requestTimeout does not fire under Deno, and a server
-      // that stops answering would otherwise hold the run forever.
-      const deadline = AbortSignal.timeout(this.requestTimeoutMs);
       const abandoned = this.abandon.signal;
+      const request = abortableRequest(abandoned, this.requestTimeoutMs);
       try {
-        return await fn(AbortSignal.any([deadline, abandoned]));
+        return await fn(request.signal);
       } catch (caught) {
         if (abandoned.aborted) throw new SpareError(`S3 ${operation} ${target} abandoned`);
-        const err = deadline.aborted
+        const err = request.timedOut()
           ? new RequestTimeoutError(`no answer within ${this.requestTimeoutMs / 1000} s`)
           : caught;
         if (attempt >= this.attempts || !isTransient(err)) {
           throw this.describe(operation, target, err);
         }
+        request.end();
         await sleep(Math.min(4000, 200 * 2 ** (attempt - 1)) * (0.5 + Math.random()));
+      } finally {
+        request.end();
       }
     }
   }

@@ -7,7 +7,7 @@ import { legacyTarget, normalize, skipMatcher } from "../lib/inventory.ts";
 import { splitSymlinks } from "../lib/legacy_symlinks.ts";
 import { formatProgress } from "../lib/progress.ts";
 import { concatBytes } from "../lib/xz.ts";
-import { endpointUrl, isTransient, TruncatedBodyError } from "../lib/s3.ts";
+import { abortableRequest, endpointUrl, isTransient, TruncatedBodyError } from "../lib/s3.ts";
 import {
   decodeSnapshot,
   encodeSnapshot,
@@ -164,4 +164,35 @@ Deno.test("the progress line shows files, bytes, rate and ETA", () => {
     bytesTotal: 30 * 1048576,
   }, 2);
   assertEquals(line, "create: 5/10 files, 10.0/30.0 MiB, 5.0 MiB/s, ETA 0:04");
+});
+
+Deno.test("a request's signal aborts on its deadline or when abandoned, and not once ended", async () => {
+  const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  const abandon = new AbortController();
+
+  const late = abortableRequest(abandon.signal, 20);
+  await wait(60);
+  assert(late.signal.aborted && late.timedOut(), "the deadline aborts the request");
+  assertEquals((late.signal.reason as DOMException).name, "TimeoutError");
+  late.end();
+
+  const ended = abortableRequest(abandon.signal, 20);
+  ended.end();
+  await wait(60);
+  assert(!ended.signal.aborted && !ended.timedOut(), "an ended request's timer is cleared");
+
+  const running = abortableRequest(abandon.signal, 60_000);
+  abandon.abort(new Error("second signal"));
+  assert(running.signal.aborted && !running.timedOut(), "abandoning aborts the request");
+  running.end();
+
+  const abandonedBefore = abortableRequest(abandon.signal, 60_000);
+  assert(abandonedBefore.signal.aborted, "a request started after abandoning is aborted");
+  abandonedBefore.end();
+
+  const other = new AbortController();
+  const done = abortableRequest(other.signal, 60_000);
+  done.end();
+  other.abort();
+  assert(!done.signal.aborted, "an ended request no longer listens to the abandon signal");
 });
