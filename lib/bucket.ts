@@ -284,13 +284,13 @@ export class Bucket {
         strays.push(object.key);
         continue;
       }
-      let info = prefixes.get(ref.prefix);
-      if (!info) {
-        info = { name: ref.prefix, blocks: [], complete: false };
-        prefixes.set(ref.prefix, info);
-      }
-      info.blocks.push({ key: ref.key, index: ref.index, nonce: ref.nonce, size: ref.size });
-      if (ref.index === 1) info.complete = true;
+      const block = { key: ref.key, index: ref.index, nonce: ref.nonce, size: ref.size };
+      const info = prefixes.get(ref.prefix);
+      // a prefix's first block starts an array of exactly one (one grown by push reserves
+      // 17 slots: most prefixes have a single block)
+      if (!info) prefixes.set(ref.prefix, { name: ref.prefix, blocks: [block], complete: false });
+      else info.blocks.push(block);
+      if (ref.index === 1) prefixes.get(ref.prefix)!.complete = true;
     }
     for (const info of prefixes.values()) {
       info.blocks.sort((a, b) => a.index - b.index || a.key.localeCompare(b.key));

@@ -103,7 +103,7 @@ export function parseListingXml(bytes: Uint8Array): ListingPage | undefined {
     if (key === undefined || size === undefined || !/^\d{1,15}$/.test(size)) return undefined;
     const decoded = decodeEntities(key);
     if (decoded === undefined) return undefined;
-    objects.push({ key: decoded, size: Number(size) });
+    objects.push({ key: ownCopy(decoded), size: Number(size) });
     at = close + 11;
   }
   // every <Contents ...> was a plain one that we read, and as many as the answer counts
@@ -116,6 +116,15 @@ export function parseListingXml(bytes: Uint8Array): ListingPage | undefined {
   const token = elementText(text, "NextContinuationToken");
   const next = token === undefined ? undefined : decodeEntities(token);
   return next ? { objects, next } : undefined;
+}
+
+/**
+ * `text` as a string of its own. V8 makes a slice of a long string a view into it: each
+ * key sliced from a page's XML kept the whole page alive (the 6.4 MB of a listing of 20,000
+ * keys, for the whole run). Slicing a concatenation makes V8 copy it into a new string first.
+ */
+function ownCopy(text: string): string {
+  return (" " + text).slice(1);
 }
 
 /** The text of the first `<tag>…</tag>` in `text`. */
