@@ -178,7 +178,10 @@ export function checkEntries(
       digestOfPath.set(path, digest);
       kept.push(path);
     }
-    if (kept.length > 0) files[digest] = kept;
+    // All kept: the parsed array itself (exactly its length; an array grown by push
+    // reserves 17 slots, 2.9 MiB for the 20,000 one-path digests of a snapshot).
+    if (kept.length === paths.length) files[digest] = paths as string[];
+    else if (kept.length > 0) files[digest] = kept.slice();
   }
   for (const path of listedTwice) {
     refused.push({ path, reason: "files lists it under more than one digest" });
