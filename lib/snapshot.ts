@@ -227,11 +227,27 @@ function mergeSymlinks(
  * checked (lib/snapshot_check.ts): those that fail are left out and listed in `refused`.
  */
 export function decodeSnapshot(bytes: Uint8Array, name: string): SnapshotData {
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch (err) {
+    throw notJson(name, err);
+  }
+  return decodeSnapshotText(text, name);
+}
+
+/** The error for metadata that is not JSON (or not UTF-8). */
+export function notJson(name: string, err: unknown): SpareError {
+  return new SpareError(`snapshot ${name} is damaged: its metadata is not valid JSON (${err})`);
+}
+
+/** decodeSnapshot of metadata already decoded from UTF-8. */
+export function decodeSnapshotText(text: string, name: string): SnapshotData {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+    parsed = JSON.parse(text);
   } catch (err) {
-    throw new SpareError(`snapshot ${name} is damaged: its metadata is not valid JSON (${err})`);
+    throw notJson(name, err);
   }
   const isObject = (value: unknown): value is Record<string, unknown> =>
     typeof value === "object" && value !== null && !Array.isArray(value);

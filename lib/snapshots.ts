@@ -4,12 +4,12 @@ import type { BlockCodec } from "./block.ts";
 import type { Bucket, BucketListing } from "./bucket.ts";
 import { SpareError } from "./errors.ts";
 import {
-  decodeSnapshot,
+  decodeSnapshotText,
   isSnapshotPrefix,
+  notJson,
   SNAPSHOT_PREFIX,
   type SnapshotData,
 } from "./snapshot.ts";
-import { concatBytes } from "./xz.ts";
 
 /** Names of the complete snapshots of a listing, oldest first. */
 export function snapshotNames(listing: BucketListing): string[] {
@@ -26,24 +26,41 @@ export async function readSnapshot(
   listing: BucketListing,
   name: string,
 ): Promise<SnapshotData> {
-  return decodeSnapshot(await downloadMetadata(bucket, codec, listing, name), name);
+  return decodeSnapshotText((await downloadMetadata(bucket, codec, listing, name)).text, name);
 }
 
-/** One snapshot's metadata as bytes; with `keptXz`, its blocks' .xz bytes go there too. */
+/**
+ * One snapshot's metadata as text, decoded block by block as the blocks arrive: the whole
+ * metadata never exists as bytes beside its text (5.4 MB each for 20,000 files). With
+ * `kept`, its length and SHA-256 are taken too, and its blocks' .xz bytes kept.
+ */
 async function downloadMetadata(
   bucket: Bucket,
   codec: BlockCodec,
   listing: BucketListing,
   name: string,
-  keptXz?: Uint8Array[],
-): Promise<Uint8Array> {
+  kept?: StoredMetadata,
+): Promise<{ text: string }> {
   const info = listing.prefixes.get(name);
   if (!info?.complete) {
     throw new SpareError(`snapshot ${name.replace(SNAPSHOT_PREFIX, "")} does not exist`);
   }
-  const blocks: Uint8Array[] = [];
-  for await (const block of bucket.readPrefix(info, codec, undefined, keptXz)) blocks.push(block);
-  return concatBytes(blocks);
+  const hash = kept && createHash("sha256");
+  const decoder = new TextDecoder("utf-8", { fatal: true });
+  const pieces: string[] = [];
+  try {
+    for await (const block of bucket.readPrefix(info, codec, undefined, kept?.xz)) {
+      hash?.update(block);
+      if (kept) kept.length += block.length;
+      pieces.push(decoder.decode(block, { stream: true }));
+    }
+    pieces.push(decoder.decode());
+  } catch (err) {
+    if (err instanceof TypeError) throw notJson(name, err);
+    throw err;
+  }
+  if (kept && hash) kept.sha256 = new Uint8Array(hash.digest());
+  return { text: pieces.join("") };
 }
 
 /** A snapshot's metadata as stored: its length, its SHA-256, its blocks' .xz bytes. */
@@ -63,11 +80,9 @@ export async function readSnapshotKeepingMetadata(
   listing: BucketListing,
   name: string,
 ): Promise<{ snapshot: SnapshotData; stored: StoredMetadata }> {
-  const xz: Uint8Array[] = [];
-  const text = await downloadMetadata(bucket, codec, listing, name, xz);
-  const snapshot = decodeSnapshot(text, name);
-  const sha256 = new Uint8Array(createHash("sha256").update(text).digest());
-  return { snapshot, stored: { length: text.length, sha256, xz } };
+  const stored: StoredMetadata = { length: 0, sha256: new Uint8Array(0), xz: [] };
+  const { text } = await downloadMetadata(bucket, codec, listing, name, stored);
+  return { snapshot: decodeSnapshotText(text, name), stored };
 }
 
 /** True when `metadata`, its blocks joined, is byte for byte what `stored` holds. */

@@ -1,5 +1,8 @@
 /** Issue 4: bad input gives one clear line on stderr, a documented exit code, and changes nothing in the bucket. */
 import { BlockCodec } from "../lib/block.ts";
+import { SpareError } from "../lib/errors.ts";
+import { readSnapshot } from "../lib/snapshots.ts";
+import { entry } from "./snapshot_writer.ts";
 import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
 import { type CliEnv, cliEnv, type CliResult, hasServer, spare, spareExpect } from "./cli.ts";
 import { openBucket, pseudoRandom, TempDirs } from "./tree.ts";
@@ -155,5 +158,62 @@ Deno.test({
     assertClearError(await spare(["restore", "--path", target], env), 1, "is damaged");
     assertClearError(await spare(["verify"], env), 1, "is damaged");
     await dirs.removeAll();
+  },
+});
+
+Deno.test({
+  name: "snapshot metadata is read block by block: characters cut between blocks, bad UTF-8",
+  ...options,
+  fn: async () => {
+    const env = cliEnv("utf8");
+    const { bucket, close } = openBucket(env);
+    try {
+      await bucket.ensure();
+      const codec = await BlockCodec.fromPassword(env.SPARE_PASSWORD);
+      const path = "dir-é€😀";
+      const json = new TextEncoder().encode(JSON.stringify({
+        files: {},
+        structure: { [path]: entry("directory") },
+        identity: "host:/src:1",
+      }));
+      /** The byte offset `into` bytes inside the UTF-8 of `char` in the JSON. */
+      const at = (char: string, into: number) => {
+        const bytes = new TextEncoder().encode(char);
+        const start = json.findIndex((_, i) => bytes.every((b, j) => json[i + j] === b));
+        assert(start >= 0 && into > 0 && into < bytes.length);
+        return start + into;
+      };
+      // cut inside é (2 bytes), inside € (3 bytes) and inside 😀 (4 bytes)
+      const cuts = [at("é", 1), at("€", 2), at("😀", 3)];
+      const pieces = [0, ...cuts].map((from, i) => json.slice(from, [...cuts, json.length][i]));
+      const name = "snapshot_01ARZ3NDEKTSV4RRFFQ69G5FAV";
+      await bucket.writePrefix(name, pieces, codec);
+      const snapshot = await readSnapshot(bucket, codec, await bucket.listing(), name);
+      assertEquals(Object.keys(snapshot.structure), [path]);
+      assertEquals(snapshot.refused, []);
+
+      // a stray byte, and a character cut off at the very end, are damage
+      const damaged: [string, Uint8Array[]][] = [
+        ["0xff", [json.slice(0, 20), Uint8Array.of(0xff), json.slice(20)]],
+        ["cut at the end", [json, new TextEncoder().encode("😀").slice(0, 2)]],
+      ];
+      for (const [i, [label, blocks]] of damaged.entries()) {
+        const bad = `snapshot_01ARZ3NDEKTSV4RRFFQ69G5FB${i}`;
+        await bucket.writePrefix(bad, blocks, codec);
+        let message = "";
+        try {
+          await readSnapshot(bucket, codec, await bucket.listing(), bad);
+        } catch (err) {
+          message = err instanceof SpareError ? err.message : `not a SpareError: ${err}`;
+        }
+        assertStringIncludes(
+          message,
+          "is damaged: its metadata is not valid JSON",
+          `${label}: ${message}`,
+        );
+      }
+    } finally {
+      close();
+    }
   },
 });
