@@ -109,9 +109,10 @@ function shortJson(value: unknown): string {
 /**
  * Checks every entry of a snapshot's `files` and `structure` (as parsed from JSON): paths,
  * entry fields, digests, and that nothing lies under a file or symlink of the snapshot.
- * `refusedAlready` names paths refused for reasons found before (with the reason). Returns
- * what passed (objects without a prototype, so any path is a plain key) and what was
- * refused; never throws.
+ * `refusedAlready` names paths refused for reasons found before (with the reason). Works in
+ * place: the two objects become the result, without a prototype (so any path is a plain
+ * key) and without what was refused (for 20,000 files, building copies of both cost a
+ * third of the check's time and their size in memory). Never throws.
  */
 export function checkEntries(
   rawFiles: Record<string, unknown>,
@@ -119,11 +120,17 @@ export function checkEntries(
   refusedAlready: Map<string, string> = new Map(),
 ): CheckedEntries {
   const refused: RefusedEntry[] = [];
-  const structure: Record<string, Entry> = Object.create(null);
-  for (const [path, raw] of Object.entries(rawStructure)) {
-    const problem = refusedAlready.get(path) ?? pathProblem(path) ?? entryProblem(raw);
-    if (problem) refused.push({ path, reason: problem });
-    else structure[path] = raw as Entry;
+  const structure = Object.setPrototypeOf(rawStructure, null) as Record<string, Entry>;
+  /** Paths that structure described but that were refused (and removed from it). */
+  const removed = new Set<string>();
+  const remove = (path: string, reason: string) => {
+    refused.push({ path, reason });
+    removed.add(path);
+    delete structure[path];
+  };
+  for (const path of Object.keys(structure)) {
+    const problem = refusedAlready.get(path) ?? pathProblem(path) ?? entryProblem(structure[path]);
+    if (problem) remove(path, problem);
   }
   // Nothing may lie under a file or a symlink, nor under an entry that was refused; an
   // ancestor that the snapshot does not describe at all is allowed (restore creates it).
@@ -134,10 +141,11 @@ export function checkEntries(
     if (above.has(dir)) return above.get(dir);
     const slash = dir.lastIndexOf("/");
     let reason = blockedIn(slash < 0 ? "" : dir.slice(0, slash));
-    if (reason === undefined && Object.hasOwn(rawStructure, dir)) {
+    if (reason === undefined) {
       const type = structure[dir]?.type;
-      if (type !== "directory") {
-        reason = type ? `the ${type} ${displayPath(dir)}` : `${displayPath(dir)}, which is refused`;
+      if (type !== undefined && type !== "directory") reason = `the ${type} ${displayPath(dir)}`;
+      else if (type === undefined && removed.has(dir)) {
+        reason = `${displayPath(dir)}, which is refused`;
       }
     }
     above.set(dir, reason);
@@ -149,52 +157,53 @@ export function checkEntries(
     const reason = blockedIn(slash < 0 ? "" : path.slice(0, slash));
     if (reason !== undefined) blocked.push([path, reason]);
   }
-  for (const [path, reason] of blocked) {
-    refused.push({ path, reason: `it lies under ${reason}` });
-    delete structure[path];
-  }
+  for (const [path, reason] of blocked) remove(path, `it lies under ${reason}`);
 
-  const files: Record<string, string[]> = Object.create(null);
+  const listedDigests = Object.keys(rawFiles);
+  const files = Object.setPrototypeOf(rawFiles, null) as Record<string, unknown>;
   const digestOfPath = new Map<string, string>();
   const listedTwice = new Set<string>();
-  for (const [digest, paths] of Object.entries(rawFiles)) {
+  for (const digest of listedDigests) {
+    const paths = files[digest];
     if (!Array.isArray(paths) || paths.some((p) => typeof p !== "string")) {
       refused.push({
         path: digest,
         reason: "files maps this digest to something other than paths",
       });
+      delete files[digest];
       continue;
     }
     const kept: string[] = [];
     for (const path of paths.length === 1 ? paths as string[] : new Set(paths as string[])) {
-      const problem = fileProblem(digest, path, rawStructure, structure);
+      const problem = fileProblem(digest, path, removed, structure);
       if (problem === null) continue; // refused already, for its structure entry
       if (problem) {
-        refused.push({ path, reason: problem });
-        if (structure[path]?.type === "file") delete structure[path];
+        if (structure[path]?.type === "file") remove(path, problem);
+        else refused.push({ path, reason: problem });
         continue;
       }
       if (digestOfPath.has(path)) listedTwice.add(path);
       digestOfPath.set(path, digest);
       kept.push(path);
     }
-    // All kept: the parsed array itself (exactly its length; an array grown by push
+    // All kept: the parsed array stays (exactly its length; an array grown by push
     // reserves 17 slots, 2.9 MiB for the 20,000 one-path digests of a snapshot).
-    if (kept.length === paths.length) files[digest] = paths as string[];
-    else if (kept.length > 0) files[digest] = kept.slice();
+    if (kept.length === 0) delete files[digest];
+    else if (kept.length !== paths.length) files[digest] = kept.slice();
   }
+  const checkedFiles = files as Record<string, string[]>;
   for (const path of listedTwice) {
     refused.push({ path, reason: "files lists it under more than one digest" });
     delete structure[path];
   }
   if (listedTwice.size > 0) {
-    for (const [digest, paths] of Object.entries(files)) {
+    for (const [digest, paths] of Object.entries(checkedFiles)) {
       const kept = paths.filter((p) => !listedTwice.has(p));
-      if (kept.length > 0) files[digest] = kept;
-      else delete files[digest];
+      if (kept.length > 0) checkedFiles[digest] = kept;
+      else delete checkedFiles[digest];
     }
   }
-  return { files, structure, refused, listedDigests: Object.keys(rawFiles) };
+  return { files: checkedFiles, structure, refused, listedDigests };
 }
 
 /**
@@ -204,11 +213,11 @@ export function checkEntries(
 function fileProblem(
   digest: string,
   path: string,
-  rawStructure: Record<string, unknown>,
+  removed: Set<string>,
   structure: Record<string, Entry>,
 ): string | null | undefined {
   const entry = structure[path];
-  if (!entry && Object.hasOwn(rawStructure, path)) return null;
+  if (!entry && removed.has(path)) return null;
   const problem = pathProblem(path);
   if (problem) return problem;
   if (!DIGEST_PATTERN.test(digest)) {
