@@ -1,5 +1,6 @@
 /** Running the spare CLI as a subprocess, with exactly the permission flags of `deno task spare`. */
 import { spareRunArgs, spareTaskFlags } from "../scripts/spare_task.ts";
+import { assertEquals } from "./assert.ts";
 import { freshBucketName, testS3Env } from "./s3_env.ts";
 
 export { spareTaskFlags };
@@ -109,3 +110,20 @@ export async function waitFor(
 
 /** True when the tests have an S3 server. */
 export const hasServer = testS3Env() !== undefined;
+
+/** Runs spare and returns its exit code, its stdout as bytes and its stderr. */
+export async function spareBytes(args: string[], env: Record<string, string>) {
+  const output = await spareCommand(args, { ...passThroughEnv(), ...env }).output();
+  return {
+    code: output.code,
+    stdout: output.stdout,
+    stderr: new TextDecoder().decode(output.stderr),
+  };
+}
+
+/** Runs `restore --json` into `target` with `selection`, expecting no warning; its figures. */
+export async function restoreJson(env: CliEnv, target: string, selection: string[]) {
+  const result = await spareExpect(0, ["restore", "--path", target, "--json", ...selection], env);
+  assertEquals(result.stderr, "", "restore warned");
+  return JSON.parse(result.stdout) as { bytesDownloaded: number; filesDone: number };
+}

@@ -1,229 +1,16 @@
 /**
  * Issue 3: create, restore and verify against the test S3 server, driving the CLI as a
- * subprocess (`deno task test tests/create_restore_test.ts`).
+ * subprocess (`deno task test tests/create_restore_test.ts`); create alone: create_test.ts.
  */
 import fs from "node:fs";
-import { BlockCodec } from "../lib/block.ts";
-import type { Bucket, PrefixInfo } from "../lib/bucket.ts";
 import { digestOf } from "../lib/digest.ts";
-import type { ObjectStore } from "../lib/s3.ts";
-import { newSnapshotPrefix } from "../lib/snapshot.ts";
-import { snapshotNames } from "../lib/snapshots.ts";
 import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
-import { type CliEnv, cliEnv, hasServer, spare, spareExpect } from "./cli.ts";
-import { describeTree, hardlinkGroups, openBucket, pseudoRandom, TempDirs } from "./tree.ts";
+import { spare, spareExpect } from "./cli.ts";
+import { assertUnlocked, integration, prefixNames, writeText } from "./integration.ts";
+import { describeTree, hardlinkGroups, pseudoRandom } from "./tree.ts";
 
 const MIB = 1_048_576;
 const encoder = new TextEncoder();
-
-/** What one integration test gets: a fresh bucket, direct access to it, temp dirs. */
-interface Ctx {
-  env: CliEnv;
-  store: ObjectStore;
-  bucket: Bucket;
-  dirs: TempDirs;
-}
-
-function integration(name: string, fn: (ctx: Ctx) => Promise<void>): void {
-  Deno.test({
-    name,
-    ignore: !hasServer,
-    // The SDK keeps pooled connections and timers beyond the test.
-    sanitizeResources: false,
-    sanitizeOps: false,
-    async fn() {
-      const env = cliEnv("issue3");
-      const { store, bucket, close } = openBucket(env);
-      const dirs = new TempDirs();
-      try {
-        await fn({ env, store, bucket, dirs });
-      } finally {
-        close();
-        await dirs.removeAll();
-      }
-    },
-  });
-}
-
-async function writeText(path: string, text: string, mode?: number): Promise<void> {
-  await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
-  await Deno.writeTextFile(path, text);
-  if (mode !== undefined) await Deno.chmod(path, mode);
-}
-
-/** Names of the prefixes of the bucket, sorted; each must have blocks 1..n, each once. */
-async function prefixNames(bucket: Bucket): Promise<string[]> {
-  const listing = await bucket.listing();
-  for (const p of listing.prefixes.values()) {
-    assertEquals(p.blocks.map((b) => b.index), p.blocks.map((_, i) => i + 1), `${p.name}'s blocks`);
-  }
-  return [...listing.prefixes.keys()].sort();
-}
-
-/** `spare snapshots --json`. */
-async function snapshots(env: CliEnv): Promise<{ id: string; identity: string; files: number }[]> {
-  const result = await spareExpect(0, ["snapshots", "--json"], env);
-  return JSON.parse(result.stdout);
-}
-
-async function assertUnlocked(ctx: Ctx): Promise<void> {
-  assert(!(await ctx.store.exists(ctx.env.SPARE_BUCKET, ".lock")), "the bucket is still locked");
-}
-
-integration("create: one file → 2 prefixes, unchanged → 2, added file → 3, deleted → 2", async (
-  ctx,
-) => {
-  const { env, bucket, dirs } = ctx;
-  const src = await dirs.make();
-  const path = ["--path", src];
-  await writeText(`${src}/a.txt`, "alpha\n");
-  const alpha = await digestOf(encoder.encode("alpha\n"));
-  const beta = await digestOf(encoder.encode("beta beta\n"));
-
-  await spareExpect(0, ["create", ...path], env);
-  const first = await prefixNames(bucket);
-  assertEquals(first.length, 2, `prefixes: ${first}`);
-  assert(first.includes(alpha), `${alpha} missing from ${first}`);
-  assert(first.some((p) => p.startsWith("snapshot_")));
-
-  await spareExpect(0, ["create", ...path], env);
-  const second = await prefixNames(bucket);
-  assertEquals(second.length, 2, `prefixes after an unchanged create: ${second}`);
-  assert(second.includes(alpha));
-  assert(
-    second.find((p) => p.startsWith("snapshot_")) !== first.find((p) => p.startsWith("snapshot_")),
-    "the second create wrote no new snapshot",
-  );
-
-  await writeText(`${src}/b.txt`, "beta beta\n");
-  await spareExpect(0, ["create", ...path], env);
-  const third = await prefixNames(bucket);
-  assertEquals(third.length, 3, `prefixes after adding a file: ${third}`);
-  assert(third.includes(alpha) && third.includes(beta));
-
-  await Deno.remove(`${src}/b.txt`);
-  await spareExpect(0, ["create", ...path], env);
-  const fourth = await prefixNames(bucket);
-  assertEquals(fourth.length, 2, `prefixes after deleting a file: ${fourth}`);
-  assert(fourth.includes(alpha) && !fourth.includes(beta), `${beta} was not pruned`);
-  // Nothing else is left behind: only blocks of the two prefixes and the marker.
-  const keys: string[] = [];
-  for await (const o of ctx.store.list(env.SPARE_BUCKET)) keys.push(o.key);
-  assertEquals(keys.filter((k) => !fourth.some((p) => k.startsWith(`${p}/`))), [".spare"]);
-  await assertUnlocked(ctx);
-});
-
-integration("create: unchanged metadata is stored from the previous snapshot's blocks", async (
-  ctx,
-) => {
-  const { env, bucket, dirs } = ctx;
-  const src = await dirs.make();
-  const path = ["--path", src];
-  // 2,100 files of one content under long names: metadata of two blocks, one upload.
-  for (let i = 0; i < 2100; i++) {
-    await Deno.writeTextFile(`${src}/${String(i).padStart(4, "0")}-${"n".repeat(200)}`, "same\n");
-  }
-  const latestSnapshot = async () => {
-    const listing = await bucket.listing();
-    return listing.prefixes.get(snapshotNames(listing).at(-1)!)!;
-  };
-  const sizes = (info: PrefixInfo) => info.blocks.map((b) => b.size);
-  await spareExpect(0, ["create", ...path], env);
-
-  // The same metadata again as the latest snapshot, compressed at level 6 this time (create
-  // compresses metadata at level 0): a create that reuses it stores blocks of these sizes.
-  const created = await latestSnapshot();
-  const codec = await BlockCodec.fromPassword(env.SPARE_PASSWORD);
-  const text: Uint8Array[] = [];
-  for await (const block of bucket.readPrefix(created, codec)) text.push(block);
-  const rewritten = newSnapshotPrefix([created.name]);
-  await bucket.writePrefix(rewritten, text, codec.atLevel(6));
-  await bucket.deletePrefix(created);
-  const previous = await latestSnapshot();
-  assertEquals(previous.name, rewritten);
-  assertEquals(previous.blocks.length, 2, "metadata blocks");
-  assert(String(sizes(previous)) !== String(sizes(created)), "levels 0 and 6 store alike");
-
-  await spareExpect(0, ["create", ...path], env);
-  const reused = await latestSnapshot();
-  assert(reused.name !== previous.name, "no new snapshot");
-  assertEquals(sizes(reused), sizes(previous));
-  for (const [i, block] of reused.blocks.entries()) {
-    assert(block.nonce !== previous.blocks[i].nonce, `block ${i + 1} kept its nonce`);
-  }
-  await spareExpect(0, ["verify"], env);
-  const target = `${await dirs.make()}/t`;
-  await spareExpect(0, ["restore", "--path", target], env);
-  assertEquals(await describeTree(target), await describeTree(src));
-
-  // A changed file changes the metadata: compressed anew, at level 0.
-  await Deno.writeTextFile(`${src}/0000-${"n".repeat(200)}`, "other\n");
-  await spareExpect(0, ["create", ...path], env);
-  assert(sizes(await latestSnapshot())[0] !== sizes(previous)[0], "not compressed anew");
-});
-
-integration("paths named like Object.prototype's members are backed up and restored", async (
-  ctx,
-) => {
-  const { env, dirs } = ctx;
-  const src = await dirs.make();
-  for (const name of ["__proto__", "constructor", "toString", "hasOwnProperty"]) {
-    await writeText(`${src}/${name}`, `${name}\n`);
-    await writeText(`${src}/dir/${name}/${name}`, `in ${name}\n`);
-  }
-  await Deno.symlink("__proto__", `${src}/link`);
-  await spareExpect(0, ["create", "--path", src], env);
-  await spareExpect(0, ["verify"], env);
-  const target = `${await dirs.make()}/t`;
-  await spareExpect(0, ["restore", "--path", target], env);
-  assertEquals(await describeTree(target), await describeTree(src));
-});
-
-integration("create: two files with identical content are stored once", async (ctx) => {
-  const { env, bucket, dirs } = ctx;
-  const src = await dirs.make();
-  const text = "the same content\n".repeat(100);
-  await writeText(`${src}/one.txt`, text);
-  await writeText(`${src}/sub/two.txt`, text);
-  await spareExpect(0, ["create", "--path", src], env);
-  const prefixes = await prefixNames(bucket);
-  assertEquals(prefixes.length, 2, `prefixes: ${prefixes}`);
-  const digest = await digestOf(encoder.encode(text));
-  assert(prefixes.includes(digest));
-  const blocks = (await bucket.listing()).prefixes.get(digest)!.blocks;
-  assertEquals(blocks.length, 1, `the content was uploaded ${blocks.length} times`);
-
-  const dst = `${await dirs.make()}/restored`;
-  await spareExpect(0, ["restore", "--path", dst], env);
-  assertEquals(await Deno.readTextFile(`${dst}/one.txt`), text);
-  assertEquals(await Deno.readTextFile(`${dst}/sub/two.txt`), text);
-  // Separate files in the source stay separate files (copies, not hardlinks).
-  assertEquals(await hardlinkGroups(dst), []);
-});
-
-integration("create --skip / --exclude leave paths out (matched at the start)", async (ctx) => {
-  const { env, dirs } = ctx;
-  const src = await dirs.make();
-  await writeText(`${src}/keep.txt`, "keep\n");
-  await writeText(`${src}/cache/a.txt`, "cached\n");
-  await writeText(`${src}/cache-notes.txt`, "notes about the cache\n");
-  await writeText(`${src}/notcache.txt`, "not matched: the pattern starts the path\n");
-  await writeText(`${src}/sub/cache/c.txt`, "not matched either\n");
-  await writeText(`${src}/tmp/b.txt`, "temporary\n");
-  await writeText(`${src}/tmpfile`, "also temporary\n");
-  await spareExpect(0, ["create", "--path", src, "--skip", "cache", "--exclude", "tmp"], env);
-
-  const dst = await dirs.make();
-  await spareExpect(0, ["restore", "--path", dst], env);
-  assertEquals(Object.keys(await describeTree(dst)), [
-    "keep.txt",
-    "notcache.txt",
-    "sub",
-    "sub/cache",
-    "sub/cache/c.txt",
-  ]);
-  assertEquals((await snapshots(env))[0].files, 3);
-});
 
 integration("create/restore: a file of 2.5 MiB (three blocks) round-trips", async (ctx) => {
   const { env, bucket, dirs } = ctx;
@@ -347,36 +134,6 @@ integration("restore: two hardlink chains a←b←c restore as two inode groups 
   ]]);
 });
 
-integration("create --keep 2: the older snapshot restores; a third create leaves two", async (
-  ctx,
-) => {
-  const { env, dirs } = ctx;
-  const src = await dirs.make();
-  const path = ["--path", src];
-  await writeText(`${src}/file.txt`, "version one\n");
-  await spareExpect(0, ["create", ...path, "--keep", "2"], env);
-  await writeText(`${src}/file.txt`, "version two, a longer one\n");
-  await spareExpect(0, ["create", ...path, "--keep", "2"], env);
-
-  const two = await snapshots(env);
-  assertEquals(two.length, 2);
-  assert(two[0].id < two[1].id, "snapshots are not oldest first");
-
-  const older = await dirs.make();
-  await spareExpect(0, ["restore", ...["--path", older], "--snapshot", two[0].id], env);
-  assertEquals(await Deno.readTextFile(`${older}/file.txt`), "version one\n");
-  const latest = await dirs.make();
-  await spareExpect(0, ["restore", "--path", latest], env);
-  assertEquals(await Deno.readTextFile(`${latest}/file.txt`), "version two, a longer one\n");
-
-  await writeText(`${src}/file.txt`, "version three\n");
-  await spareExpect(0, ["create", ...path, "--keep", "2"], env);
-  const three = await snapshots(env);
-  assertEquals(three.length, 2);
-  assertEquals(three[0].id, two[1].id);
-  assertEquals(await prefixNames(ctx.bucket).then((p) => p.length), 4); // 2 snapshots, 2 digests
-});
-
 integration("restore into a non-empty directory is refused and changes nothing", async (ctx) => {
   const { env, dirs } = ctx;
   const src = await dirs.make();
@@ -438,36 +195,6 @@ integration("verify fails naming the path when one byte of a block is changed", 
   const restore = await spareExpect(1, ["restore", "--path", dst], env);
   assertStringIncludes(restore.stderr, "corrupted");
   await assertUnlocked(ctx);
-});
-
-integration("create: a new identity (same path, new inode) needs --force", async (ctx) => {
-  const { env, dirs } = ctx;
-  const base = await dirs.make();
-  const src = `${base}/src`;
-  await writeText(`${src}/file.txt`, "first host\n");
-  await spareExpect(0, ["create", "--path", src], env);
-  const oldIno = (await Deno.stat(src)).ino!;
-  const [first] = await snapshots(env);
-  assert(first.identity.endsWith(`:${src}:${oldIno}`), first.identity);
-
-  // Recreate the directory at the same path; the old one exists until then, so its inode
-  // cannot be reused.
-  await Deno.rename(src, `${base}/old`);
-  await writeText(`${src}/file.txt`, "first host\n");
-  await Deno.remove(`${base}/old`, { recursive: true });
-  const newIno = (await Deno.stat(src)).ino!;
-  assert(newIno !== oldIno);
-
-  const refused = await spareExpect(1, ["create", "--path", src], env);
-  assertStringIncludes(refused.stderr, "--force");
-  assertEquals(await snapshots(env), [first]);
-
-  await spareExpect(0, ["create", "--path", src, "--force"], env);
-  const [forced, ...rest] = await snapshots(env);
-  assertEquals(rest, []);
-  assert(forced.identity.endsWith(`:${src}:${newIno}`), forced.identity);
-  await spareExpect(0, ["create", "--path", src], env);
-  assertEquals((await snapshots(env)).length, 1);
 });
 
 integration("output: silent by default, --verbose lists paths, validate = verify", async (ctx) => {
