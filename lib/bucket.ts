@@ -236,13 +236,30 @@ export class Bucket {
    * Every object of the bucket; beyond one page, listed in 19 key ranges at once: one per first hex digit
    * (the content prefixes), and the gaps around them: keys below "0", between "9" and "a"
    * (upper case, "_"), and above "f" (snapshots, strays). A bucket of 20,000 files takes
-   * 20 pages; one after the other they took seconds.
+   * 20 pages; one after the other they took seconds. The first page is kept: the ranges
+   * start after its last key, and those it covers whole are not listed.
    */
   private async listEverything(): Promise<ObjectInfo[]> {
     const { store, name } = this;
     // One page holds a small bucket whole: then one request is all it takes.
     const first = await store.listPage(name, { maxKeys: this.firstPageKeys });
     if (!first.next) return first.objects;
+    // The first page holds every key up to its last one. Kept only when that key is plain
+    // ASCII: S3 orders keys by their UTF-8 bytes, JavaScript by UTF-16 code units, and the
+    // two agree on such a key's place among the ranges' bounds.
+    const last = first.objects.at(-1)?.key;
+    const from = last !== undefined && /^[\x20-\x7e]+$/.test(last) ? last : undefined;
+    /** Lists after `startAfter`, or after the first page's last key when that is later. */
+    const listAfter = (prefix: string | undefined, pageSize?: number, startAfter?: string) =>
+      store.list(
+        name,
+        prefix,
+        pageSize,
+        from !== undefined && (startAfter === undefined || from > startAfter) ? from : startAfter,
+      );
+    /** True when the first page holds every key that starts with a character below `char`. */
+    const coveredBelow = (char: string) =>
+      from !== undefined && from.charCodeAt(0) >= char.charCodeAt(0);
     /**
      * Keys after those starting with `after` (U+10FFFF is the largest character: after
      * "f\u{10FFFF}" come only keys that start with "g" or later, or that start with "f"
@@ -250,19 +267,25 @@ export class Bucket {
      * usually holds nothing and its last page reads into the next range.
      */
     async function* gap(after: string | undefined, below: string | undefined) {
+      if (below !== undefined && coveredBelow(below)) return;
       const startAfter = after === undefined ? undefined : `${after}\u{10FFFF}`;
       const pageSize = below === undefined ? undefined : 100;
-      for await (const object of store.list(name, undefined, pageSize, startAfter)) {
+      for await (const object of listAfter(undefined, pageSize, startAfter)) {
         if (after !== undefined && object.key.startsWith(after)) continue;
         if (below !== undefined && object.key.charCodeAt(0) >= below.charCodeAt(0)) return;
         yield object;
       }
     }
+    /** Keys that start with `digit`, unless the first page holds them all. */
+    async function* startingWith(digit: string) {
+      if (from !== undefined && from.charCodeAt(0) > digit.charCodeAt(0)) return;
+      yield* listAfter(digit);
+    }
     const ranges: AsyncIterable<ObjectInfo>[] = [
       gap(undefined, "0"),
-      ...[..."0123456789"].map((digit) => store.list(name, digit)),
+      ...[..."0123456789"].map(startingWith),
       gap("9", "a"),
-      ...[..."abcdef"].map((digit) => store.list(name, digit)),
+      ...[..."abcdef"].map(startingWith),
       gap("f", undefined),
     ];
     const lists = await Promise.all(ranges.map(async (range) => {
@@ -270,7 +293,7 @@ export class Bucket {
       for await (const object of range) objects.push(object);
       return objects;
     }));
-    return lists.flat();
+    return [...(from === undefined ? [] : first.objects), ...lists.flat()];
   }
 
   /** Lists the bucket once and groups block keys into prefixes. */
