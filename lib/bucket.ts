@@ -152,7 +152,7 @@ export class Bucket {
       await this.store.put(this.name, MARKER_KEY, new Uint8Array(0));
       return;
     }
-    await this.checkMarker(true);
+    await this.checkMarkerOfExisting(true);
   }
 
   /** Refuses a bucket that does not exist or is not spare's; an empty bucket gets a marker when `adopt`. */
@@ -160,6 +160,11 @@ export class Bucket {
     if (!(await this.store.bucketExists(this.name))) {
       throw new SpareError(`bucket ${this.name} does not exist at ${this.store.endpoint}`);
     }
+    await this.checkMarkerOfExisting(adopt);
+  }
+
+  /** checkMarker of a bucket known to exist. */
+  private async checkMarkerOfExisting(adopt: boolean): Promise<void> {
     if (await this.store.exists(this.name, MARKER_KEY)) return;
     for await (const _ of this.store.list(this.name, undefined, 1)) {
       throw new SpareError(
