@@ -1,17 +1,22 @@
 /**
  * Measuring the bench's child processes: wall time, user+sys CPU time and peak VmRSS
  * (GNU time), and peak RssAnon (anonymous resident memory, sampled from /proc by a helper
- * process: Deno grants /proc only to --allow-all).
+ * process: Deno grants /proc only to --allow-all). Each run starts on a quiet machine, with
+ * its sampler already up.
  */
 
 const GNU_TIME = "/usr/bin/time";
 
 /**
- * Samples /proc/PID/status of `root` and its descendants every 50 ms until `root` ends; the
- * peak RssAnon of the largest process, in MiB (undefined without /proc).
+ * Prints "ready", reads a PID from stdin, then samples /proc/PID/status of that process and
+ * its descendants every 50 ms until it ends, and prints the peak RssAnon of the largest
+ * process in KiB (0 without /proc).
  */
 const SAMPLER = `
-const root = Number(Deno.env.get("ROOT_PID"));
+console.log("ready");
+let input = "";
+for await (const chunk of Deno.stdin.readable.pipeThrough(new TextDecoderStream())) input += chunk;
+const root = Number(input.trim());
 const read = (p) => { try { return Deno.readTextFileSync(p); } catch { return ""; } };
 const tree = (pid) => [pid, ...read(\`/proc/\${pid}/task/\${pid}/children\`).trim().split(/\\s+/)
   .filter(Boolean).map(Number).flatMap(tree)];
@@ -26,20 +31,93 @@ while (read(\`/proc/\${root}/status\`)) {
 console.log(peak);
 `;
 
-/** Starts the sampler on `pid`; resolves to the peak RssAnon in MiB once `pid` ended. */
-async function sampleAnonymousMemory(pid: number): Promise<number | undefined> {
+/** A memory sampler, started and ready before the run it watches. */
+interface Sampler {
+  /** Samples `pid` until it ends; its peak RssAnon in MiB (undefined without /proc). */
+  watch(pid: number): Promise<number | undefined>;
+}
+
+/**
+ * Starts the sampler and waits until it is up: its own start (a deno process, a few tenths
+ * of a second of CPU) would otherwise compete with the first moments of the run it times.
+ */
+async function startSampler(): Promise<Sampler | undefined> {
+  let child: Deno.ChildProcess;
   try {
-    const out = await new Deno.Command(Deno.execPath(), {
+    child = new Deno.Command(Deno.execPath(), {
       args: ["eval", "--quiet", SAMPLER],
-      env: { ROOT_PID: String(pid) },
+      stdin: "piped",
       stdout: "piped",
       stderr: "null",
-    }).output();
-    const kib = Number(new TextDecoder().decode(out.stdout).trim());
-    return kib > 0 ? kib / 1024 : undefined;
+    }).spawn();
   } catch {
     return undefined;
   }
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!text.includes("ready\n")) {
+    const { value, done } = await reader.read();
+    if (done) return undefined;
+    text += value;
+  }
+  text = text.slice(text.indexOf("ready\n") + 6);
+  return {
+    async watch(pid) {
+      const writer = child.stdin.getWriter();
+      await writer.write(new TextEncoder().encode(`${pid}\n`));
+      await writer.close();
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += value;
+      }
+      await child.status;
+      const kib = Number(text.trim());
+      return kib > 0 ? kib / 1024 : undefined;
+    },
+  };
+}
+
+/** The CPU times of the whole machine so far (idle and all), from /proc/stat; undefined elsewhere. */
+async function machineCpuTimes(): Promise<{ idle: number; total: number } | undefined> {
+  try {
+    const out = await new Deno.Command("sh", {
+      args: ["-c", "head -n 1 /proc/stat"],
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    const fields = new TextDecoder().decode(out.stdout).trim().split(/\s+/);
+    if (fields[0] !== "cpu") return undefined;
+    const times = fields.slice(1).map(Number);
+    if (times.length < 4 || times.some((t) => !Number.isFinite(t))) return undefined;
+    // user nice system idle iowait irq softirq steal (guest time is counted in user)
+    const total = times.slice(0, 8).reduce((a, b) => a + b, 0);
+    return { idle: times[3] + (times[4] ?? 0), total };
+  } catch {
+    return undefined;
+  }
+}
+
+/** At least this share of the machine is idle over a second before a run starts. */
+const QUIET_SHARE = 0.8;
+
+/**
+ * Waits until the machine has been at least 80 % idle for a second, at most `maxSeconds`:
+ * a run then does not pay for the server's background work left by the one before (Ceph
+ * settling after 20,000 PUTs, say), whichever tool ran it. Returns the seconds waited.
+ */
+export async function waitForQuietMachine(maxSeconds = 60): Promise<number> {
+  const started = performance.now();
+  let before = await machineCpuTimes();
+  while (before && (performance.now() - started) / 1000 < maxSeconds) {
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const after = await machineCpuTimes();
+    if (!after) break;
+    const elapsed = after.total - before.total;
+    if (elapsed > 0 && (after.idle - before.idle) / elapsed >= QUIET_SHARE) break;
+    before = after;
+  }
+  return (performance.now() - started) / 1000;
 }
 
 /** What one measured run took. */
@@ -121,10 +199,19 @@ export async function measure(
     stdout: "piped",
     stderr: "piped",
   });
+  const settled = await waitForQuietMachine();
+  if (settled > 2) console.error(`  (waited ${settled.toFixed(0)} s for the machine to settle)`);
+  const memory = await startSampler();
   const t0 = performance.now();
-  const child = command.spawn();
+  let child: Deno.ChildProcess;
+  try {
+    child = command.spawn();
+  } catch (err) {
+    await memory?.watch(0); // no such process: the sampler ends at once
+    throw err;
+  }
   running.add(child.pid);
-  const sampler = sampleAnonymousMemory(child.pid);
+  const sampler = memory?.watch(child.pid);
   try {
     const out = await child.output();
     const wall = (performance.now() - t0) / 1000;
