@@ -313,12 +313,15 @@ export class Bucket {
         continue;
       }
       const block = { key: ref.key, index: ref.index, nonce: ref.nonce, size: ref.size };
-      const info = prefixes.get(ref.prefix);
-      // a prefix's first block starts an array of exactly one (one grown by push reserves
-      // 17 slots: most prefixes have a single block)
-      if (!info) prefixes.set(ref.prefix, { name: ref.prefix, blocks: [block], complete: false });
-      else info.blocks.push(block);
-      if (ref.index === 1) prefixes.get(ref.prefix)!.complete = true;
+      let info = prefixes.get(ref.prefix);
+      if (info) info.blocks.push(block);
+      else {
+        // an array of exactly one (one grown by push reserves 17 slots: most prefixes
+        // have a single block)
+        info = { name: ref.prefix, blocks: [block], complete: false };
+        prefixes.set(ref.prefix, info);
+      }
+      if (ref.index === 1) info.complete = true;
     }
     for (const info of prefixes.values()) {
       info.blocks.sort((a, b) => a.index - b.index || a.key.localeCompare(b.key));

@@ -189,7 +189,6 @@ export class ObjectStore {
         if (attempt >= this.attempts || !isTransient(err)) {
           throw this.describe(operation, target, err);
         }
-        request.end();
         await sleep(Math.min(4000, 200 * 2 ** (attempt - 1)) * (0.5 + Math.random()));
       } finally {
         request.end();
