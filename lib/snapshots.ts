@@ -26,7 +26,7 @@ export async function readSnapshot(
   listing: BucketListing,
   name: string,
 ): Promise<SnapshotData> {
-  return decodeSnapshotText((await downloadMetadata(bucket, codec, listing, name)).text, name);
+  return decodeSnapshotText(await downloadMetadata(bucket, codec, listing, name), name);
 }
 
 /**
@@ -40,27 +40,30 @@ async function downloadMetadata(
   listing: BucketListing,
   name: string,
   kept?: StoredMetadata,
-): Promise<{ text: string }> {
+): Promise<string> {
   const info = listing.prefixes.get(name);
   if (!info?.complete) {
     throw new SpareError(`snapshot ${name.replace(SNAPSHOT_PREFIX, "")} does not exist`);
   }
   const hash = kept && createHash("sha256");
   const decoder = new TextDecoder("utf-8", { fatal: true });
-  const pieces: string[] = [];
-  try {
-    for await (const block of bucket.readPrefix(info, codec, undefined, kept?.xz)) {
-      hash?.update(block);
-      if (kept) kept.length += block.length;
-      pieces.push(decoder.decode(block, { stream: true }));
+  /** The next piece of text (the rest, without `block`); bad UTF-8 is damage. */
+  const decode = (block?: Uint8Array) => {
+    try {
+      return block ? decoder.decode(block, { stream: true }) : decoder.decode();
+    } catch (err) {
+      throw notJson(name, err);
     }
-    pieces.push(decoder.decode());
-  } catch (err) {
-    if (err instanceof TypeError) throw notJson(name, err);
-    throw err;
+  };
+  const pieces: string[] = [];
+  for await (const block of bucket.readPrefix(info, codec, undefined, kept?.xz)) {
+    hash?.update(block);
+    if (kept) kept.length += block.length;
+    pieces.push(decode(block));
   }
+  pieces.push(decode());
   if (kept && hash) kept.sha256 = new Uint8Array(hash.digest());
-  return { text: pieces.join("") };
+  return pieces.join("");
 }
 
 /** A snapshot's metadata as stored: its length, its SHA-256, its blocks' .xz bytes. */
@@ -81,7 +84,7 @@ export async function readSnapshotKeepingMetadata(
   name: string,
 ): Promise<{ snapshot: SnapshotData; stored: StoredMetadata }> {
   const stored: StoredMetadata = { length: 0, sha256: new Uint8Array(0), xz: [] };
-  const { text } = await downloadMetadata(bucket, codec, listing, name, stored);
+  const text = await downloadMetadata(bucket, codec, listing, name, stored);
   return { snapshot: decodeSnapshotText(text, name), stored };
 }
 
