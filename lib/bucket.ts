@@ -7,6 +7,7 @@ import { ContentHasher } from "./digest.ts";
 import { SpareError } from "./errors.ts";
 import { decodeKdfSettings, encodeKdfSettings, KDF_KEY, type KdfSettings, SHA512 } from "./kdf.ts";
 import { Semaphore } from "./limit.ts";
+import { listInRanges, type PageOptions } from "./listing_ranges.ts";
 import type { ObjectInfo, ObjectStore } from "./s3.ts";
 
 const MARKER_KEY = ".spare";
@@ -77,6 +78,34 @@ export function prefixDamage(info: PrefixInfo, blocksNeeded = 0): string | undef
   return undefined;
 }
 
+/** A listing's objects grouped into prefixes (internal keys left out, others strays). */
+function groupIntoPrefixes(objects: ObjectInfo[]): BucketListing {
+  const prefixes = new Map<string, PrefixInfo>();
+  const strays: string[] = [];
+  for (const object of objects) {
+    if (object.key.startsWith(".")) continue;
+    const ref = parseBlockKey(object.key, object.size);
+    if (!ref) {
+      strays.push(object.key);
+      continue;
+    }
+    const block = { key: ref.key, index: ref.index, nonce: ref.nonce, size: ref.size };
+    let info = prefixes.get(ref.prefix);
+    if (info) info.blocks.push(block);
+    else {
+      // an array of exactly one (one grown by push reserves 17 slots: most prefixes
+      // have a single block)
+      info = { name: ref.prefix, blocks: [block], complete: false };
+      prefixes.set(ref.prefix, info);
+    }
+    if (ref.index === 1) info.complete = true;
+  }
+  for (const info of prefixes.values()) {
+    info.blocks.sort((a, b) => a.index - b.index || a.key.localeCompare(b.key));
+  }
+  return { prefixes, strays };
+}
+
 /** Describes a lock holder for messages. */
 export function describeLockHolder(holder: LockHolder | undefined): string {
   if (!holder?.hostname) return "another spare run (the lock object names no holder)";
@@ -123,11 +152,13 @@ const SMALL_REQUESTS = 24;
  * far less than two PUTs at a time carry.
  */
 const LARGE_PUTS = 2;
+/** Key ranges of a listing asked for at once. */
+const LISTING_RANGES_AT_ONCE = 8;
 
 /** One spare bucket on one S3 server. */
 export class Bucket {
-  /** Keys of the first page of a listing, beyond which the listing runs in ranges (tests lower it). */
-  firstPageKeys = 1000;
+  /** Keys a listing page holds at most: S3's limit (tests lower it). */
+  listPageKeys = 1000;
   /** Bounds concurrent GET requests of this bucket. */
   readonly requests: Semaphore;
   /** Bounds concurrent PUTs of bodies larger than SMALL_BODY. */
@@ -237,96 +268,13 @@ export class Bucket {
     return true;
   }
 
-  /**
-   * Every object of the bucket; beyond one page, listed in 19 key ranges at once: one per first hex digit
-   * (the content prefixes), and the gaps around them: keys below "0", between "9" and "a"
-   * (upper case, "_"), and above "f" (snapshots, strays). A bucket of 20,000 files takes
-   * 20 pages; one after the other they took seconds. The first page is kept: the ranges
-   * start after its last key, and those it covers whole are not listed.
-   */
-  private async listEverything(): Promise<ObjectInfo[]> {
-    const { store, name } = this;
-    // One page holds a small bucket whole: then one request is all it takes.
-    const first = await store.listPage(name, { maxKeys: this.firstPageKeys });
-    if (!first.next) return first.objects;
-    // The first page holds every key up to its last one. Kept only when that key is plain
-    // ASCII: S3 orders keys by their UTF-8 bytes, JavaScript by UTF-16 code units, and the
-    // two agree on such a key's place among the ranges' bounds.
-    const last = first.objects.at(-1)?.key;
-    const from = last !== undefined && /^[\x20-\x7e]+$/.test(last) ? last : undefined;
-    /** Lists after `startAfter`, or after the first page's last key when that is later. */
-    const listAfter = (prefix: string | undefined, pageSize?: number, startAfter?: string) =>
-      store.list(
-        name,
-        prefix,
-        pageSize,
-        from !== undefined && (startAfter === undefined || from > startAfter) ? from : startAfter,
-      );
-    /** True when the first page holds every key that starts with a character below `char`. */
-    const coveredBelow = (char: string) =>
-      from !== undefined && from.charCodeAt(0) >= char.charCodeAt(0);
-    /**
-     * Keys after those starting with `after` (U+10FFFF is the largest character: after
-     * "f\u{10FFFF}" come only keys that start with "g" or later, or that start with "f"
-     * and are listed by the "f" range) and starting below `below`; small pages, as a gap
-     * usually holds nothing and its last page reads into the next range.
-     */
-    async function* gap(after: string | undefined, below: string | undefined) {
-      if (below !== undefined && coveredBelow(below)) return;
-      const startAfter = after === undefined ? undefined : `${after}\u{10FFFF}`;
-      const pageSize = below === undefined ? undefined : 100;
-      for await (const object of listAfter(undefined, pageSize, startAfter)) {
-        if (after !== undefined && object.key.startsWith(after)) continue;
-        if (below !== undefined && object.key.charCodeAt(0) >= below.charCodeAt(0)) return;
-        yield object;
-      }
-    }
-    /** Keys that start with `digit`, unless the first page holds them all. */
-    async function* startingWith(digit: string) {
-      if (from !== undefined && from.charCodeAt(0) > digit.charCodeAt(0)) return;
-      yield* listAfter(digit);
-    }
-    const ranges: AsyncIterable<ObjectInfo>[] = [
-      gap(undefined, "0"),
-      ...[..."0123456789"].map(startingWith),
-      gap("9", "a"),
-      ...[..."abcdef"].map(startingWith),
-      gap("f", undefined),
-    ];
-    const lists = await Promise.all(ranges.map(async (range) => {
-      const objects: ObjectInfo[] = [];
-      for await (const object of range) objects.push(object);
-      return objects;
-    }));
-    return [...(from === undefined ? [] : first.objects), ...lists.flat()];
-  }
-
   /** Lists the bucket once and groups block keys into prefixes. */
   async listing(): Promise<BucketListing> {
-    const prefixes = new Map<string, PrefixInfo>();
-    const strays: string[] = [];
-    for (const object of await this.listEverything()) {
-      if (object.key.startsWith(".")) continue;
-      const ref = parseBlockKey(object.key, object.size);
-      if (!ref) {
-        strays.push(object.key);
-        continue;
-      }
-      const block = { key: ref.key, index: ref.index, nonce: ref.nonce, size: ref.size };
-      let info = prefixes.get(ref.prefix);
-      if (info) info.blocks.push(block);
-      else {
-        // an array of exactly one (one grown by push reserves 17 slots: most prefixes
-        // have a single block)
-        info = { name: ref.prefix, blocks: [block], complete: false };
-        prefixes.set(ref.prefix, info);
-      }
-      if (ref.index === 1) info.complete = true;
-    }
-    for (const info of prefixes.values()) {
-      info.blocks.sort((a, b) => a.index - b.index || a.key.localeCompare(b.key));
-    }
-    return { prefixes, strays };
+    const { store, name } = this;
+    const listPage = (options: PageOptions) => store.listPage(name, options);
+    return groupIntoPrefixes(
+      await listInRanges(listPage, this.listPageKeys, LISTING_RANGES_AT_ONCE),
+    );
   }
 
   /**

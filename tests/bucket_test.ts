@@ -162,7 +162,7 @@ Deno.test({
     const all = blocks.length + strays.length;
     // more than a page: the ranges, after a first page that ends in each of them
     for (let firstPage = 1; firstPage < all; firstPage++) {
-      bucket.firstPageKeys = firstPage;
+      bucket.listPageKeys = firstPage;
       requests = 0;
       const listing = await bucket.listing();
       assertEquals(listing, small, `first page of ${firstPage}`);
