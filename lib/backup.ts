@@ -8,7 +8,7 @@ import { SpareError } from "./errors.ts";
 import { FileChangedError, FileReader } from "./file_reader.ts";
 import { type Inventory, type ScannedPath, scanTree } from "./inventory.ts";
 import { forEachConcurrent, Semaphore } from "./limit.ts";
-import { collectEvery, releaseMemoryNow } from "./memory.ts";
+import { collectEvery, keepFreedMemoryWhileReading, releaseMemoryNow } from "./memory.ts";
 import { hostName } from "./lock.ts";
 import type { Log } from "./log.ts";
 import { Owners } from "./owners.ts";
@@ -108,8 +108,10 @@ export async function createSnapshot(
 
   // From here on, short-lived block buffers are collected every 2 MiB (see collectEvery);
   // the previous snapshot's few blocks went without forced collections (each 25-60 ms
-  // over the listing of a large bucket, three of them for 20,000 files).
+  // over the listing of a large bucket, three of them for 20,000 files). Freed memory goes
+  // back to the system as before the bucket was read.
   collectEvery(UPLOAD_COLLECTION_BYTES);
+  keepFreedMemoryWhileReading(false);
 
   const inventory = await scanTree(options.root, {
     skip: options.skip,

@@ -47,6 +47,24 @@ export function returnFreedBlocksToSystem(): void {
 
 let compressorReuseWanted = false;
 let nativeCodecInUse = false;
+let readingBucket = false;
+
+/** glibc's default trim threshold: free memory above it at an arena's top goes back at once. */
+const DEFAULT_TRIM_THRESHOLD = 128 * 1024;
+/** What an arena keeps free at its top while create reads the bucket (see readingBucket). */
+const READING_TRIM_THRESHOLD = 8 * 1024 * 1024;
+/** What an arena keeps free at its top for the lzma-native fallback's encoders. */
+const COMPRESSOR_TRIM_THRESHOLD = 32 * 1024 * 1024;
+
+/** Applies the trim threshold that the current phase asks for. */
+function applyTrimThreshold(): void {
+  const threshold = compressorReuseWanted && nativeCodecInUse
+    ? COMPRESSOR_TRIM_THRESHOLD
+    : readingBucket
+    ? READING_TRIM_THRESHOLD
+    : DEFAULT_TRIM_THRESHOLD;
+  mallopt?.(M_TRIM_THRESHOLD, threshold);
+}
 
 /**
  * For create with the lzma-native fallback: keep up to 32 MiB free at the top of each
@@ -59,13 +77,25 @@ let nativeCodecInUse = false;
  */
 export function reuseCompressorMemory(): void {
   compressorReuseWanted = true;
-  if (nativeCodecInUse) mallopt?.(M_TRIM_THRESHOLD, 32 * 1024 * 1024);
+  applyTrimThreshold();
+}
+
+/**
+ * While create lists the bucket and reads the previous snapshot (`reading`), up to 8 MiB
+ * freed at an arena's top stays there: listing pages of 380 KB were handed back and faulted
+ * in again one after the other, and a page fault costs about 11 µs on our machines. An
+ * unchanged create of 20,000 files: 41,000 page faults instead of 47,500; its peak 1-3 MiB
+ * higher. Off again once files are uploaded, whose peak is create's.
+ */
+export function keepFreedMemoryWhileReading(reading: boolean): void {
+  readingBucket = reading;
+  applyTrimThreshold();
 }
 
 /** Called when the lzma-native fallback is loaded (see reuseCompressorMemory). */
 export function nativeCodecLoaded(): void {
   nativeCodecInUse = true;
-  if (compressorReuseWanted) reuseCompressorMemory();
+  applyTrimThreshold();
 }
 
 const collect = (globalThis as { gc?: () => void }).gc;

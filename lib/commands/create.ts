@@ -2,7 +2,7 @@
 import { createSnapshot } from "../backup.ts";
 import { ExitCode, SpareError } from "../errors.ts";
 import { withLock } from "../lock.ts";
-import { reuseCompressorMemory } from "../memory.ts";
+import { keepFreedMemoryWhileReading, reuseCompressorMemory } from "../memory.ts";
 import { type Command, openCodec, progressLine } from "./context.ts";
 
 /** `spare create`. */
@@ -16,6 +16,7 @@ export const createCommand: Command = {
     await checkSourceDirectory(root);
     const { bucket } = context.connect();
     reuseCompressorMemory();
+    keepFreedMemoryWhileReading(true);
     const progress = progressLine(context);
     try {
       await bucket.ensure();
