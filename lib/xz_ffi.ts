@@ -165,11 +165,24 @@ function systemCodec(lib: Liblzma, description: string): XzCodec {
   }
 
   /**
-   * Encoder streams kept for the next block: liblzma re-initializes an encoder in place,
-   * reusing its tables when the dictionary size is the same, instead of allocating and
-   * faulting in about 11 MiB anew for every block.
+   * Encoder streams kept for the next block, least recently used first, each with the
+   * dictionary size its tables are for: liblzma re-initializes an encoder in place, reusing
+   * its tables when the dictionary size is the same, instead of allocating and faulting in
+   * about 11 MiB anew for a 1 MiB block. A block takes an encoder of its own dictionary
+   * size, or a new one: a small file handed the 1 MiB encoder made liblzma free its tables,
+   * and the next block of a large file allocate them again.
    */
-  const idleEncoders: Uint8Array[] = [];
+  const idleEncoders: { stream: Uint8Array; dictSize: number }[] = [];
+  /** An idle encoder set up for `dictSize` before, else a new stream. */
+  const takeEncoder = (dictSize: number): Uint8Array => {
+    const i = idleEncoders.findLastIndex((idle) => idle.dictSize === dictSize);
+    return i >= 0 ? idleEncoders.splice(i, 1)[0].stream : new Uint8Array(STREAM_SIZE);
+  };
+  /** Keeps `stream` for the next block of its dictionary size; ends the least recently used beyond MAX_IDLE_ENCODERS. */
+  const keepEncoder = (stream: Uint8Array, dictSize: number) => {
+    idleEncoders.push({ stream, dictSize });
+    if (idleEncoders.length > MAX_IDLE_ENCODERS) lib.lzma_end(idleEncoders.shift()!.stream);
+  };
 
   return {
     name: "system",
@@ -183,7 +196,8 @@ function systemCodec(lib: Liblzma, description: string): XzCodec {
       filterView.setBigUint64(0, LZMA_FILTER_LZMA2, littleEndian);
       filterView.setBigUint64(8, pointerOf(options), littleEndian);
       filterView.setBigUint64(16, LZMA_VLI_UNKNOWN, littleEndian);
-      const stream = idleEncoders.pop() ?? new Uint8Array(STREAM_SIZE);
+      const dictSize = new DataView(options.buffer).getUint32(0, littleEndian);
+      const stream = takeEncoder(dictSize);
       let reusable = false;
       try {
         const init = await pinned(
@@ -199,7 +213,7 @@ function systemCodec(lib: Liblzma, description: string): XzCodec {
         // a small result gets a buffer of its own instead of pinning the whole bound
         return out.length < bound / 2 ? out.slice() : out;
       } finally {
-        if (reusable && idleEncoders.length < MAX_IDLE_ENCODERS) idleEncoders.push(stream);
+        if (reusable) keepEncoder(stream, dictSize);
         else lib.lzma_end(stream);
       }
     },
