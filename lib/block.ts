@@ -6,7 +6,7 @@
 import { BlockAuthError, BlockDecompressError } from "./errors.ts";
 import { deriveKey, type KdfSettings, SHA512, toHex } from "./kdf.ts";
 import { Semaphore } from "./limit.ts";
-import { noteTransientBytes } from "./memory.ts";
+import { discard, discardable, noteTransientBytes } from "./memory.ts";
 import { AesSiv } from "./siv.ts";
 import { compressLzma, decompress, DEFAULT_LEVEL, storedIfIncompressible } from "./xz.ts";
 
@@ -71,7 +71,10 @@ export class BlockCodec {
     const xz = storedIfIncompressible(plaintext) ??
       await this.compressors.run(() => compressLzma(plaintext, this.level));
     const sealed = await this.encrypt(xz, nonce);
-    noteTransientBytes(plaintext.length + sealed.length);
+    discard(xz); // ours alone, and sealed now
+    // Counted for the collector: the plaintext, and the sealed bytes unless Bucket.writePrefix
+    // frees them once stored (a 1 MiB block's did force a collection every block).
+    noteTransientBytes(plaintext.length + (discardable(sealed) ? 0 : sealed.length));
     return sealed;
   }
 

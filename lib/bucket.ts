@@ -7,6 +7,7 @@ import { ContentHasher } from "./digest.ts";
 import { SpareError } from "./errors.ts";
 import { decodeKdfSettings, encodeKdfSettings, KDF_KEY, type KdfSettings, SHA512 } from "./kdf.ts";
 import { Semaphore } from "./limit.ts";
+import { discard } from "./memory.ts";
 import { listInRanges, type PageOptions } from "./listing_ranges.ts";
 import type { ObjectInfo, ObjectStore } from "./s3.ts";
 
@@ -328,6 +329,7 @@ export class Bucket {
             releaseSealing();
             if (failure) return;
             await this.store.put(this.name, key, body);
+            discard(body); // stored: a large body's memory goes back now
             stored.push(key);
           } finally {
             releaseSealing();
@@ -351,6 +353,7 @@ export class Bucket {
       const releaseLast = await this.putSlot(last.body.length);
       try {
         await this.store.put(this.name, last.key, last.body);
+        discard(last.body);
       } finally {
         releaseLast();
       }

@@ -133,3 +133,26 @@ export function releaseMemoryNow(): void {
   collect?.();
   mallocTrim?.();
 }
+
+/** Buffers below this size are left to the garbage collector. */
+const DISCARD_MIN_BYTES = 64 * 1024;
+
+/**
+ * Frees a block buffer that nothing reads any more at once, by detaching it
+ * (ArrayBuffer.prototype.transfer), instead of at the next garbage collection: the
+ * memory goes back to glibc while it is still mapped, for the next block to reuse. Only
+ * for buffers spare allocated and holds the only reference to (node's pooled Buffers share
+ * theirs: those are all smaller than DISCARD_MIN_BYTES); every view of `bytes`'s buffer
+ * reads as empty afterwards.
+ */
+export function discard(bytes: Uint8Array): void {
+  if (discardable(bytes)) (bytes.buffer as Transferable).transfer(0);
+}
+
+type Transferable = ArrayBuffer & { transfer: (length: number) => ArrayBuffer };
+
+/** True when discard frees `bytes` at once (a small buffer is left to the collector). */
+export function discardable(bytes: Uint8Array): boolean {
+  const buffer = bytes.buffer as Partial<Transferable>;
+  return (buffer.byteLength ?? 0) >= DISCARD_MIN_BYTES && typeof buffer.transfer === "function";
+}

@@ -7,6 +7,7 @@ import { legacyTarget, normalize, skipMatcher } from "../lib/inventory.ts";
 import { splitSymlinks } from "../lib/legacy_symlinks.ts";
 import { formatProgress } from "../lib/progress.ts";
 import { concatBytes } from "../lib/xz.ts";
+import { discard, discardable } from "../lib/memory.ts";
 import { abortableRequest, endpointUrl, isTransient, TruncatedBodyError } from "../lib/s3.ts";
 import {
   decodeSnapshot,
@@ -195,4 +196,18 @@ Deno.test("a request's signal aborts on its deadline or when abandoned, and not 
   done.end();
   other.abort();
   assert(!done.signal.aborted, "an ended request no longer listens to the abandon signal");
+});
+
+Deno.test("discard frees a large buffer at once and leaves a small one to the collector", () => {
+  const large = new Uint8Array(1 << 20).fill(7);
+  const view = large.subarray(10, 20);
+  assert(discardable(large));
+  discard(large);
+  assertEquals(large.length, 0, "detached: every view reads as empty");
+  assertEquals(view.length, 0);
+  const small = new Uint8Array(1000).fill(7);
+  assert(!discardable(small));
+  discard(small);
+  assertEquals(small.length, 1000);
+  assertEquals(small[999], 7);
 });
