@@ -424,7 +424,8 @@ class DigestUploader {
     signal?.throwIfAborted();
     const task = (async () => {
       // A second read that hashes differently throws before block 1 is stored.
-      const stored = await this.bucket.writePrefix(digest, blocks(), this.codec, signal);
+      // the blocks were read for this upload alone: each is freed once sealed
+      const stored = await this.bucket.writePrefix(digest, blocks(), this.codec, signal, true);
       this.progress.bytesStored += stored;
       this.progress.filesUploaded++;
       this.progress.bytesUploaded += size;

@@ -72,9 +72,10 @@ export class BlockCodec {
       await this.compressors.run(() => compressLzma(plaintext, this.level));
     const sealed = await this.encrypt(xz, nonce);
     discard(xz); // ours alone, and sealed now
-    // Counted for the collector: the plaintext, and the sealed bytes unless Bucket.writePrefix
-    // frees them once stored (a 1 MiB block's did force a collection every block).
-    noteTransientBytes(plaintext.length + (discardable(sealed) ? 0 : sealed.length));
+    // Counted for the collector: the sealed bytes, unless Bucket.writePrefix frees them once
+    // stored (a 1 MiB block's forced a collection every block); it counts or frees the
+    // plaintext.
+    if (!discardable(sealed)) noteTransientBytes(sealed.length);
     return sealed;
   }
 
