@@ -95,7 +95,7 @@ export class BlockCodec {
   async decompress(xz: Uint8Array, key: string): Promise<Uint8Array> {
     try {
       const plaintext = await decompress(xz);
-      noteTransientBytes(plaintext.length);
+      noteTransientBytes(discardable(plaintext) ? plaintext.length / 4 : plaintext.length);
       return plaintext;
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err);

@@ -127,9 +127,14 @@ async function openBlock(
   block: BlockRef,
   keepXz: boolean,
 ): Promise<OpenedBlock> {
-  if (!keepXz) return { plaintext: await codec.open(sealed, block.nonce, block.key) };
   const xz = await codec.decrypt(sealed, block.nonce, block.key);
-  return { plaintext: await codec.decompress(xz, block.key), xz };
+  // downloaded for this block alone: freed at once, or counted for the collector
+  if (discardable(sealed)) discard(sealed);
+  else noteTransientBytes(sealed.length);
+  const plaintext = await codec.decompress(xz, block.key);
+  if (keepXz) return { plaintext, xz };
+  discard(xz);
+  return { plaintext };
 }
 
 /** Blocks one reader of a prefix downloads ahead of the one it hands out. */
@@ -382,7 +387,8 @@ export class Bucket {
 
   /**
    * Reads a content prefix (named by its digest), handing each plaintext block to
-   * `onBlock`; true when the content hashes back to its name.
+   * `onBlock`; true when the content hashes back to its name. A block is freed (discard)
+   * once `onBlock` has returned: it must not keep it.
    */
   async readContent(
     info: PrefixInfo,
@@ -395,6 +401,7 @@ export class Bucket {
       for await (const block of this.readPrefix(info, codec, signal)) {
         hasher.update(block);
         await onBlock(block);
+        discard(block);
       }
       return hasher.digest() === info.name;
     } finally {

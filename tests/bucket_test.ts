@@ -92,6 +92,17 @@ Deno.test({
       for await (const block of bucket.readPrefix(info, codec)) back.push(block);
       assertEquals(concatBytes(back), data);
     }
+    // readContent frees each block once its consumer has returned
+    const handed: Uint8Array[] = [];
+    const copies: Uint8Array[] = [];
+    const info = listing.prefixes.get("b".repeat(64))!;
+    const intact = await bucket.readContent(info, codec, (block) => {
+      handed.push(block);
+      copies.push(block.slice());
+    });
+    assert(!intact, "the prefix is not named by its content's digest");
+    assertEquals(concatBytes(copies), data);
+    assertEquals(handed.map((block) => block.length), [0, 0, 0, 0]);
     s.close();
   },
 });
