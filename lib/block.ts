@@ -95,6 +95,8 @@ export class BlockCodec {
   async decompress(xz: Uint8Array, key: string): Promise<Uint8Array> {
     try {
       const plaintext = await decompress(xz);
+      // Counted for the collector; a block large enough for its reader to free at once
+      // (Bucket.readContent) counts a quarter, for the garbage it leaves on V8's heap.
       noteTransientBytes(discardable(plaintext) ? plaintext.length / 4 : plaintext.length);
       return plaintext;
     } catch (err) {
