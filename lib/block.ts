@@ -6,7 +6,7 @@
 import { BlockAuthError, BlockDecompressError } from "./errors.ts";
 import { deriveKey, type KdfSettings, SHA512, toHex } from "./kdf.ts";
 import { Semaphore } from "./limit.ts";
-import { discard, discardable, noteTransientBytes } from "./memory.ts";
+import { discard, discardable, noteBlockBytes, noteTransientBytes } from "./memory.ts";
 import { AesSiv } from "./siv.ts";
 import { compressLzma, decompress, DEFAULT_LEVEL, storedIfIncompressible } from "./xz.ts";
 
@@ -95,9 +95,8 @@ export class BlockCodec {
   async decompress(xz: Uint8Array, key: string): Promise<Uint8Array> {
     try {
       const plaintext = await decompress(xz);
-      // Counted for the collector; a block large enough for its reader to free at once
-      // (Bucket.readContent) counts a quarter, for the garbage it leaves on V8's heap.
-      noteTransientBytes(discardable(plaintext) ? plaintext.length / 4 : plaintext.length);
+      // counted for the collector: one large enough is freed by its reader (Bucket.readContent)
+      noteBlockBytes(plaintext.length, discardable(plaintext));
       return plaintext;
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err);

@@ -7,7 +7,7 @@ import { ContentHasher } from "./digest.ts";
 import { SpareError } from "./errors.ts";
 import { decodeKdfSettings, encodeKdfSettings, KDF_KEY, type KdfSettings, SHA512 } from "./kdf.ts";
 import { Semaphore } from "./limit.ts";
-import { discard, discardable, noteTransientBytes } from "./memory.ts";
+import { discard, discardable, noteBlockBytes, noteTransientBytes } from "./memory.ts";
 import { listInRanges, type PageOptions } from "./listing_ranges.ts";
 import type { ObjectInfo, ObjectStore } from "./s3.ts";
 
@@ -328,13 +328,10 @@ export class Bucket {
           let releaseRequest: (() => void) | undefined;
           try {
             const body = await codec.seal(plaintext, nonce);
-            // The plaintext goes at once, or is counted for the collector. A freed block still
-            // counts a quarter: each block leaves garbage on V8's heap too (its requests'
-            // objects), which a 1 GiB file piled up to 8 MiB more of without collections.
-            if (discardBlocks && discardable(plaintext)) {
-              discard(plaintext);
-              noteTransientBytes(plaintext.length / 4);
-            } else noteTransientBytes(plaintext.length);
+            // the plaintext goes at once, or is left to the collector
+            const freed = discardBlocks && discardable(plaintext);
+            if (freed) discard(plaintext);
+            noteBlockBytes(plaintext.length, freed);
             bytes += body.length;
             if (isFirst) {
               first = { key, body };
