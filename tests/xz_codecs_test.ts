@@ -4,7 +4,7 @@
  * read what the FFI codec writes, and damaged streams fail (never hang).
  */
 import { assert, assertEquals } from "./assert.ts";
-import { loadSystemCodec, outputSizeHint } from "../lib/xz_ffi.ts";
+import { liblzmaCallsOffThread, loadSystemCodec, outputSizeHint } from "../lib/xz_ffi.ts";
 import { loadNativeCodec } from "../lib/xz_native.ts";
 import type { XzCodec } from "../lib/xz_types.ts";
 import { BLOCK_SIZE } from "../lib/block.ts";
@@ -12,6 +12,7 @@ import { pseudoRandom } from "./tree.ts";
 import { pipeThrough } from "./pipe.ts";
 import process from "node:process";
 import { returnFreedBlocksToSystem } from "../lib/memory.ts";
+import { concatBytes } from "../lib/xz_stored.ts";
 
 const codecs: XzCodec[] = [loadSystemCodec(), await loadNativeCodec()];
 
@@ -150,6 +151,36 @@ Deno.test("the FFI codec's kept encoders serve blocks and small files without ne
   // kept, about 400 in all.
   const faulted = faults() - before;
   assert(faulted < 4000, `${faulted} page faults for 8 blocks and 8 small files`);
+});
+
+Deno.test("the FFI codec works small blocks on the calling thread, larger ones on another", async () => {
+  const system = codecs[0];
+  const offThread = async (work: () => Promise<unknown>) => {
+    const before = liblzmaCallsOffThread();
+    await work();
+    return liblzmaCallsOffThread() - before;
+  };
+  for (const size of [1, 2500, 8191, 8192]) {
+    const data = text(size, size);
+    await system.compress(data, 6); // its encoder, set up once on another thread
+    let xz: Uint8Array = new Uint8Array(0);
+    assertEquals(await offThread(async () => xz = await system.compress(data, 6)), 0, `${size}`);
+    let back: Uint8Array = new Uint8Array(0);
+    assertEquals(await offThread(async () => back = await system.decompress(xz)), 0, `${size}`);
+    assertEquals(back, data, `${size} bytes`);
+  }
+  const larger = text(8193, 8193);
+  let xz: Uint8Array = new Uint8Array(0);
+  assert(await offThread(async () => xz = await system.compress(larger, 6)) > 0);
+  assert(await offThread(async () => assertEquals(await system.decompress(xz), larger)) > 0);
+  // Two streams, the last of 10 bytes: the hint says 11, and the output of the first
+  // grows from small pieces on the calling thread to large ones on another.
+  const first = text(300_000, 13);
+  const last = text(10, 14);
+  const both = concatBytes([await system.compress(first, 6), await system.compress(last, 6)]);
+  let decoded: Uint8Array = new Uint8Array(0);
+  assert(await offThread(async () => decoded = await system.decompress(both)) > 0);
+  assertEquals(decoded, concatBytes([first, last]));
 });
 
 Deno.test("the output size hint: exact for one stream, a guess for anything odd", async () => {
