@@ -378,13 +378,13 @@ class DigestUploader {
       // One read: the bytes we hash are the bytes we upload.
       const blocks: Uint8Array[] = [];
       for await (const block of reader.blocks()) blocks.push(block);
-      const digest = await reader.finish();
+      const digest = reader.finish();
       await this.upload(digest, reader.version.size, signal, () => blocks);
       return digest;
     }
     // Large file: hash it first; upload in a second read that must hash to the same digest.
     await reader.drain();
-    const digest = await reader.finish();
+    const digest = reader.finish();
     await this.upload(digest, reader.version.size, signal, async function* () {
       const again = await FileReader.open(reader.path);
       try {
@@ -395,7 +395,7 @@ class DigestUploader {
           throw new FileChangedError(reader.path, "it changed between two reads");
         }
         yield* again.blocks();
-        if ((await again.finish()) !== digest) {
+        if (again.finish() !== digest) {
           throw new FileChangedError(reader.path, "its content changed");
         }
       } finally {

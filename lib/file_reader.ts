@@ -35,9 +35,29 @@ export class FileChangedError extends Error {
 }
 
 async function readFull(file: Deno.FsFile, buffer: Uint8Array): Promise<number> {
+  if (buffer.length <= SMALL_READ) return readFullNow(file, buffer);
   let filled = 0;
   while (filled < buffer.length) {
     const n = await file.read(buffer.subarray(filled));
+    if (n === null) break;
+    filled += n;
+  }
+  return filled;
+}
+
+/**
+ * Reads of at most this many bytes run on the calling thread, as do the stat calls of an
+ * open file: an asynchronous file operation is handed to a thread of Deno's pool and back,
+ * about 50 µs of CPU against 6 for the call itself (a small file took five). The scan
+ * reads directories and lstats paths on the calling thread too.
+ */
+const SMALL_READ = 64 * 1024;
+
+/** readFull on the calling thread. */
+function readFullNow(file: Deno.FsFile, buffer: Uint8Array): number {
+  let filled = 0;
+  while (filled < buffer.length) {
+    const n = file.readSync(buffer.subarray(filled));
     if (n === null) break;
     filled += n;
   }
@@ -62,11 +82,15 @@ export class FileReader {
     this.hasher = hasher;
   }
 
-  /** Opens the file and records its version. */
+  /**
+   * Opens the file and records its version; a path that is no longer a regular file (a
+   * FIFO or device put in its place since the scan) is refused before it is read.
+   */
   static async open(path: string): Promise<FileReader> {
     const file = await Deno.open(path, { read: true });
     try {
-      const info = await file.stat();
+      const info = file.statSync();
+      if (!info.isFile) throw new FileChangedError(path, "it is no longer a regular file");
       return new FileReader(path, file, versionOf(info), await ContentHasher.create());
     } catch (err) {
       file.close();
@@ -105,8 +129,8 @@ export class FileReader {
   }
 
   /** The digest of what was read; throws FileChangedError when the file changed meanwhile. */
-  async finish(): Promise<string> {
-    const now = versionOf(await this.file.stat());
+  finish(): string {
+    const now = versionOf(this.file.statSync());
     if (!sameVersion(now, this.version)) {
       throw new FileChangedError(this.path, "its size, mtime or ctime changed");
     }
@@ -114,7 +138,7 @@ export class FileReader {
       throw new FileChangedError(this.path, `read ${this.bytesRead} of ${this.version.size} bytes`);
     }
     try {
-      const current = versionOf(await Deno.lstat(this.path));
+      const current = versionOf(Deno.lstatSync(this.path));
       if (current.inode !== this.version.inode) {
         throw new FileChangedError(this.path, "it was replaced");
       }

@@ -1,5 +1,5 @@
 /** FileReader on real files: block sizes, digests, files that change while they are read. */
-import { assertEquals, assertRejects } from "./assert.ts";
+import { assertEquals, assertRejects, assertThrows } from "./assert.ts";
 import { BLOCK_SIZE } from "../lib/block.ts";
 import { digestOf } from "../lib/digest.ts";
 import { FileChangedError, FileReader } from "../lib/file_reader.ts";
@@ -36,7 +36,7 @@ Deno.test("a file is read in 1 MiB blocks, the last one short, and hashes to its
         }
         assertEquals(blocks, expected, `${size} bytes`);
         assertEquals(concatBytes(read), data, `${size} bytes`);
-        assertEquals(await reader.finish(), await digestOf(data), `${size} bytes`);
+        assertEquals(reader.finish(), await digestOf(data), `${size} bytes`);
       } finally {
         reader.close();
       }
@@ -54,10 +54,15 @@ Deno.test("a file that grows or shrinks after it was opened is refused, not read
         if (change > 0) await Deno.writeFile(path, pseudoRandom(change, 10), { append: true });
         else await Deno.truncate(path, size + change);
         for await (const _ of reader.blocks()) { /* read it all */ }
-        await assertRejects(() => reader.finish(), FileChangedError);
+        assertThrows(() => reader.finish(), FileChangedError);
       } finally {
         reader.close();
       }
     }
   });
+});
+
+Deno.test("a path that is no longer a regular file is refused before it is read", async () => {
+  // a device where the scan saw a file: opened without blocking, refused by its type
+  await assertRejects(() => FileReader.open("/dev/zero"), FileChangedError);
 });
