@@ -111,9 +111,9 @@ export async function restoreSnapshot(
     target.setOwner(path, uid ?? -1, gid ?? -1);
   };
   /** Owner, then mode (chown clears setuid bits), then times; files and directories only. */
-  const finishNode = async (path: string, entry: Entry) => {
+  const finishNode = (path: string, entry: Entry) => {
     setOwner(path, entry);
-    await target.setMode(path, entry.mode);
+    target.setMode(path, entry.mode);
     target.setTimes(path, entry.mtime_ns);
   };
 
@@ -131,7 +131,7 @@ export async function restoreSnapshot(
     .sort();
   for (const path of directories) {
     signal?.throwIfAborted();
-    await target.makeDirectory(path);
+    target.makeDirectory(path);
   }
   const removed = await target.removeTemporaries(structure);
   if (removed > 0) log.detail(`removed ${removed} partly written file(s) of an earlier run`);
@@ -177,10 +177,10 @@ export async function restoreSnapshot(
         `the content of ${nameList(all)} (${digest}) is missing from the bucket`,
       );
     }
-    const temporary = await target.createTemporary(path);
+    const temporary = target.createTemporary(path);
     try {
       const intact = await bucket.readContent(info, codec, async (block) => {
-        await writeAll(temporary.file, block);
+        await writeBlock(temporary.file, block);
         progress.bytesDownloaded += block.length;
       }, signal);
       temporary.file.close();
@@ -189,9 +189,9 @@ export async function restoreSnapshot(
           `the content of ${nameList(all)} does not match its digest ${digest}: corrupted`,
         );
       }
-      await target.commit(temporary, path);
+      target.commit(temporary, path);
     } catch (err) {
-      await target.discard(temporary);
+      target.discard(temporary);
       if (err instanceof BlockAuthError || err instanceof BlockDecompressError) {
         throw new SpareError(`cannot restore ${nameList(all)}: ${err.message}`, err.exitCode, {
           cause: err,
@@ -203,16 +203,16 @@ export async function restoreSnapshot(
 
   /** Copies `from` (which holds `digest`) to `path`, checking the copy against the digest. */
   const copy = async (from: string, path: string, digest: string) => {
-    const temporary = await target.createTemporary(path);
+    const temporary = target.createTemporary(path);
     try {
       const copied = await copyHashed(target.abs(from), temporary.file);
       temporary.file.close();
       if (copied !== digest) {
         throw new SpareError(`${from} changed while it was copied to ${path}`);
       }
-      await target.commit(temporary, path);
+      target.commit(temporary, path);
     } catch (err) {
-      await target.discard(temporary);
+      target.discard(temporary);
       throw err;
     }
   };
@@ -222,7 +222,7 @@ export async function restoreSnapshot(
     // Resuming: the paths that already hold the content are kept.
     const intact = new Map<string, number>();
     for (const path of contentPaths) {
-      const info = await target.existing(path);
+      const info = target.existing(path);
       if (!info) continue;
       if (info.isDirectory) {
         throw new SpareError(`cannot restore ${path}: ${target.abs(path)} is a directory`);
@@ -232,10 +232,10 @@ export async function restoreSnapshot(
     }
     const written = new Set<string>();
     const place = async (path: string, source: string | undefined) => {
-      if (!digest) await target.writeEmpty(path);
+      if (!digest) target.writeEmpty(path);
       else if (source) await copy(source, path, digest);
       else await download(digest, path, contentPaths);
-      intact.set(path, (await Deno.lstat(target.abs(path))).ino!);
+      intact.set(path, Deno.lstatSync(target.abs(path)).ino!);
       written.add(path);
     };
     // Paths that shared an inode share one again; each other inode gets its own copy.
@@ -256,7 +256,7 @@ export async function restoreSnapshot(
       usedInodes.add(inode);
       for (const path of group) {
         if (path === leader || intact.get(path) === inode) continue;
-        await target.link(leader, path);
+        target.link(leader, path);
         written.add(path);
       }
     }
@@ -279,7 +279,7 @@ export async function restoreSnapshot(
   // Owners, modes and times of files, before any symlink of the snapshot exists.
   for (const path of filePaths) {
     signal?.throwIfAborted();
-    await finishNode(path, structure[path]);
+    finishNode(path, structure[path]);
   }
   // Symlinks, after every file and directory was written: the link text as read when we
   // have it, else 0.4.0's <root>/<target>.
@@ -287,14 +287,14 @@ export async function restoreSnapshot(
     const entry = structure[path];
     if (entry.type !== "symlink") continue;
     signal?.throwIfAborted();
-    await target.makeSymlink(path, symlinkText(options.target, entry));
+    target.makeSymlink(path, symlinkText(options.target, entry));
     setOwner(path, entry);
     target.setTimes(path, entry.mtime_ns);
     log.detail(path);
   }
   // Directories last, deepest first, so that their mtimes stay.
   for (const path of [...paths].reverse()) {
-    if (structure[path].type === "directory") await finishNode(path, structure[path]);
+    if (structure[path].type === "directory") finishNode(path, structure[path]);
   }
   report();
   return { ...progress, snapshot: id, filesKept, refused: refused.length };
@@ -305,6 +305,16 @@ export function symlinkText(root: string, entry: SymlinkEntry): string {
   if (typeof entry.link === "string") return entry.link;
   // 0.4.0: os.path.join(root, target); an absolute target stays as it is.
   return entry.target.startsWith("/") ? entry.target : `${root}/${entry.target}`;
+}
+
+/** Blocks of at most this many bytes are written on the calling thread (see RestoreTarget). */
+const SMALL_WRITE = 64 * 1024;
+
+/** Writes a block to a file being restored: a small one at once, a larger one asynchronously. */
+function writeBlock(file: Deno.FsFile, data: Uint8Array): Promise<void> | undefined {
+  if (data.length > SMALL_WRITE) return writeAll(file, data);
+  let offset = 0;
+  while (offset < data.length) offset += file.writeSync(data.subarray(offset));
 }
 
 /** Writes all of `data` to a file or stream that may take less than all in one write. */

@@ -1,5 +1,5 @@
 /** Issue 13: the checks every decoded snapshot passes (pure functions), and RestoreTarget's refusals. */
-import { assert, assertEquals, assertRejects, assertStringIncludes } from "./assert.ts";
+import { assert, assertEquals, assertStringIncludes, assertThrows } from "./assert.ts";
 import { decodeSnapshot } from "../lib/snapshot.ts";
 import { ancestorsOf, checkEntries, entryProblem, pathProblem } from "../lib/snapshot_check.ts";
 import { RestoreTarget } from "../lib/restore_target.ts";
@@ -112,19 +112,19 @@ Deno.test("RestoreTarget writes nothing below a symlink, nor through one", async
   try {
     await Deno.writeTextFile(`${outside}/victim`, "original");
     const target = new RestoreTarget(root, false);
-    await target.makeDirectory("d");
-    await target.makeSymlink("l", outside);
-    await target.makeSymlink("d/v", `${outside}/victim`);
-    await assertRejects(() => target.makeDirectory("l/sub"), Error);
-    await assertRejects(() => target.createTemporary("l/x"), Error);
-    await assertRejects(() => target.writeEmpty("l/victim"), Error);
-    await assertRejects(() => target.link("d", "l/y"), Error);
-    await assertRejects(() => target.setMode("d/v", 0o777), Error);
+    target.makeDirectory("d");
+    target.makeSymlink("l", outside);
+    target.makeSymlink("d/v", `${outside}/victim`);
+    assertThrows(() => target.makeDirectory("l/sub"), Error);
+    assertThrows(() => target.createTemporary("l/x"), Error);
+    assertThrows(() => target.writeEmpty("l/victim"), Error);
+    assertThrows(() => target.link("d", "l/y"), Error);
+    assertThrows(() => target.setMode("d/v", 0o777), Error);
     // a file created where a symlink is replaces the link, never writes through it
-    await assertRejects(() => target.link("d", "d/v"), Error); // not resuming: never replaces
+    assertThrows(() => target.link("d", "d/v"), Error); // not resuming: never replaces
     const resumed = new RestoreTarget(root, true);
-    await resumed.makeDirectory("d");
-    await resumed.writeEmpty("d/v");
+    resumed.makeDirectory("d");
+    resumed.writeEmpty("d/v");
     assert((await Deno.lstat(`${root}/d/v`)).isFile);
     assertEquals(await Deno.readTextFile(`${outside}/victim`), "original");
     assertEquals([...Deno.readDirSync(outside)].map((e) => e.name), ["victim"]);
