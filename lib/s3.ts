@@ -1,7 +1,8 @@
 /**
  * S3 access over @aws-sdk/client-s3: path-style, byte-array bodies, checksums only when
  * required, listings that follow continuation tokens, batch deletes with a fallback,
- * request timeouts and bounded retries. Errors come out as one-line SpareErrors.
+ * request timeouts and bounded retries. Errors come out as one-line SpareErrors
+ * (lib/s3_errors.ts).
  */
 import {
   CreateBucketCommand,
@@ -13,12 +14,21 @@ import {
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
-  S3ServiceException,
 } from "@aws-sdk/client-s3";
 import http from "node:http";
 import { Readable } from "node:stream";
 import https from "node:https";
 import { SpareError } from "./errors.ts";
+import {
+  BodyLengthError,
+  describeS3Error,
+  errorName,
+  httpStatus,
+  isNotFound,
+  isTransient,
+  RequestTimeoutError,
+  TruncatedBodyError,
+} from "./s3_errors.ts";
 import { type ListingHolder, type ListingPage, readListingFast } from "./s3_listing.ts";
 
 /** Where and how to reach the S3 server. */
@@ -44,9 +54,6 @@ export function endpointUrl(endpoint: string): string {
   const trimmed = endpoint.trim().replace(/\/+$/, "");
   return /^[a-z][a-z0-9+.-]*:\/\//i.test(trimmed) ? trimmed : `https://${trimmed}`;
 }
-
-const RETRYABLE_NETWORK =
-  /ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|socket hang up|terminated|aborted|premature|network|timed? ?out|Connection|reset|closed/i;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -198,32 +205,7 @@ export class ObjectStore {
 
   /** Turns an SDK or network error into a one-line SpareError naming endpoint and operation. */
   describe(operation: string, target: string, err: unknown): SpareError {
-    if (err instanceof SpareError) return err;
-    const where = `${operation} ${target} at ${this.endpoint}`;
-    const name = errorName(err);
-    const status = httpStatus(err);
-    let reason: string;
-    if (name === "InvalidAccessKeyId" || name === "SignatureDoesNotMatch") {
-      reason = "the access key or secret key was rejected";
-    } else if (name === "AccessDenied" || status === 403) {
-      reason =
-        "access denied: the access key or secret key is wrong, or has no access to this bucket";
-    } else if (/ENOTFOUND|EAI_AGAIN|getaddrinfo|dns error|failed to lookup/i.test(String(err))) {
-      reason = "the endpoint's host name does not resolve";
-    } else if (/ECONNREFUSED|Connection refused/i.test(String(err))) {
-      reason = "connection refused";
-    } else if (isGarbledAnswer(err)) {
-      reason = `the answer could not be read (${firstLine(err)})`;
-    } else if (/^(aborted|premature close|socket hang up)$/i.test(firstLine(err))) {
-      reason = `the connection closed before the answer was complete (${firstLine(err)})`;
-    } else if (err instanceof S3ServiceException) {
-      reason = `${name}${status ? ` (HTTP ${status})` : ""}${
-        err.message && err.message !== name ? `: ${err.message}` : ""
-      }`;
-    } else {
-      reason = firstLine(err);
-    }
-    return new SpareError(`S3 ${where} failed: ${reason}`, 1, { cause: err });
+    return describeS3Error(`${operation} ${target} at ${this.endpoint}`, err);
   }
 
   /** True when the bucket exists and we may use it. */
@@ -442,85 +424,4 @@ export class ObjectStore {
       for (const key of failed) await this.delete(bucket, key);
     }
   }
-}
-
-/** A request that got no (complete) answer in time. */
-export class RequestTimeoutError extends Error {
-  constructor(detail: string) {
-    super(detail);
-    this.name = "RequestTimeoutError";
-  }
-}
-
-/** A response body whose length is not the object's size in the listing. */
-export class BodyLengthError extends Error {
-  constructor(received: number, size: number) {
-    super(`the server sent ${received} bytes of an object the listing says has ${size}`);
-    this.name = "BodyLengthError";
-  }
-}
-
-/** A response body that ended before its announced length. */
-export class TruncatedBodyError extends Error {
-  constructor(detail: string) {
-    super(`response body cut short (${detail})`);
-    this.name = "TruncatedBodyError";
-  }
-}
-
-/** An error's message up to its first line break (SDK messages add hints below). */
-function firstLine(err: unknown): string {
-  const text = err instanceof Error ? err.message || err.name : String(err);
-  return text.split("\n")[0].trim();
-}
-
-/**
- * A successful status whose body did not parse (a cut or garbled listing): the SDK's
- * deserializer attaches the raw response to such errors.
- */
-function isGarbledAnswer(err: unknown): boolean {
-  if (!(err instanceof Error) || err instanceof S3ServiceException || !("$response" in err)) {
-    return false;
-  }
-  const status = httpStatus(err);
-  return status === undefined || (status >= 200 && status < 300);
-}
-
-/** A 404: no such key, or no such bucket. */
-function isNotFound(err: unknown): boolean {
-  const name = errorName(err);
-  return httpStatus(err) === 404 || name === "NotFound" || name === "NoSuchKey" ||
-    name === "NoSuchBucket";
-}
-
-function errorName(err: unknown): string | undefined {
-  if (err && typeof err === "object") {
-    const e = err as { name?: string; Code?: string; code?: string };
-    return e.Code ?? e.name ?? e.code;
-  }
-  return undefined;
-}
-
-function httpStatus(err: unknown): number | undefined {
-  if (err && typeof err === "object" && "$metadata" in err) {
-    return (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-  }
-  return undefined;
-}
-
-/**
- * True for faults worth another attempt: network, timeouts, throttling, 5xx, cut bodies,
- * bodies of the wrong length, answers that do not parse.
- */
-export function isTransient(err: unknown): boolean {
-  if (
-    err instanceof TruncatedBodyError || err instanceof BodyLengthError ||
-    err instanceof RequestTimeoutError || isGarbledAnswer(err)
-  ) return true;
-  const status = httpStatus(err);
-  if (status !== undefined) return status >= 500 || status === 429 || status === 408;
-  const name = errorName(err) ?? "";
-  if (/Timeout|Throttl|SlowDown|RequestTimeTooSkewed/.test(name)) return true;
-  if (/ENOTFOUND|EAI_AGAIN/.test(String(err))) return false;
-  return RETRYABLE_NETWORK.test(`${name} ${err instanceof Error ? err.message : String(err)}`);
 }

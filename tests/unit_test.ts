@@ -8,7 +8,8 @@ import { splitSymlinks } from "../lib/legacy_symlinks.ts";
 import { formatProgress } from "../lib/progress.ts";
 import { concatBytes } from "../lib/xz.ts";
 import { discard, discardable } from "../lib/memory.ts";
-import { abortableRequest, endpointUrl, isTransient, TruncatedBodyError } from "../lib/s3.ts";
+import { abortableRequest, endpointUrl } from "../lib/s3.ts";
+import { isTransient, TruncatedBodyError } from "../lib/s3_errors.ts";
 import {
   decodeSnapshot,
   encodeSnapshot,
