@@ -38,8 +38,6 @@ export interface CreateOptions {
   /** Also keep every snapshot younger than this many milliseconds (--keep-within). */
   keepWithinMs?: number;
   rehash?: boolean;
-  /** Files read and uploaded at once (of them, at most 4 larger than 64 KiB). */
-  fileConcurrency?: number;
   signal?: AbortSignal;
   onProgress?: (progress: CreateProgress) => void;
 }
@@ -169,7 +167,7 @@ export async function createSnapshot(
   report();
 
   const largeFiles = new Semaphore(LARGE_FILES_AT_ONCE);
-  await forEachConcurrent(work, options.fileConcurrency ?? FILES_AT_ONCE, async (scanned) => {
+  await forEachConcurrent(work, FILES_AT_ONCE, async (scanned) => {
     const entry = scanned.entry as FileEntry;
     // Small files are many and wait mostly on the server; large ones hold up to a block
     // each in memory, and keep the compressors busy with four at once.
