@@ -5,7 +5,7 @@
 import { BLOCK_SIZE, type BlockCodec } from "./block.ts";
 import type { Bucket, BucketListing } from "./bucket.ts";
 import { SpareError } from "./errors.ts";
-import { FileChangedError, FileReader } from "./file_reader.ts";
+import { FileChangedError, FileReader, NotRegularFileError } from "./file_reader.ts";
 import { type Inventory, type ScannedPath, scanTree } from "./inventory.ts";
 import { forEachConcurrent, Semaphore } from "./limit.ts";
 import { collectEvery, keepFreedMemoryWhileReading, releaseMemoryNow } from "./memory.ts";
@@ -335,6 +335,9 @@ async function backupFile(
       if (err instanceof Deno.errors.NotFound) {
         log.warn(`${scanned.path} vanished during the backup, skipped`);
         return { kind: "vanished" };
+      }
+      if (err instanceof NotRegularFileError) {
+        return { kind: "failed", reason: "it is no longer a regular file" };
       }
       if (err instanceof FileChangedError) {
         reason = "it kept changing while it was read";

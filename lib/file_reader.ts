@@ -64,6 +64,14 @@ function readFullNow(file: Deno.FsFile, buffer: Uint8Array): number {
   return filled;
 }
 
+/** The path is no longer a regular file: a FIFO or a device took its place since the scan. */
+export class NotRegularFileError extends Error {
+  constructor(readonly path: string) {
+    super(`${path} is no longer a regular file`);
+    this.name = "NotRegularFileError";
+  }
+}
+
 /**
  * An open file read in blocks of BLOCK_SIZE, hashed as it goes. `finish()` checks that the
  * file still has the version it had when opened and returns the digest.
@@ -90,7 +98,7 @@ export class FileReader {
     const file = await Deno.open(path, { read: true });
     try {
       const info = file.statSync();
-      if (!info.isFile) throw new FileChangedError(path, "it is no longer a regular file");
+      if (!info.isFile) throw new NotRegularFileError(path);
       return new FileReader(path, file, versionOf(info), await ContentHasher.create());
     } catch (err) {
       file.close();
