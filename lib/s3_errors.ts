@@ -20,6 +20,9 @@ export function describeS3Error(where: string, err: unknown): SpareError {
   let reason: string;
   if (name === "InvalidAccessKeyId" || name === "SignatureDoesNotMatch") {
     reason = "the access key or secret key was rejected";
+  } else if (name === "InvalidBucketName") {
+    reason = "the server refuses the bucket's name (S3 bucket names are 3 to 63 lowercase " +
+      "letters, digits, dots and hyphens)";
   } else if (name === "AccessDenied" || status === 403) {
     reason =
       "access denied: the access key or secret key is wrong, or has no access to this bucket";

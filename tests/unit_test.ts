@@ -9,7 +9,8 @@ import { formatProgress } from "../lib/progress.ts";
 import { concatBytes } from "../lib/xz.ts";
 import { discard, discardable } from "../lib/memory.ts";
 import { abortableRequest, endpointUrl } from "../lib/s3.ts";
-import { isTransient, TruncatedBodyError } from "../lib/s3_errors.ts";
+import { describeS3Error, isTransient, TruncatedBodyError } from "../lib/s3_errors.ts";
+import { S3ServiceException } from "@aws-sdk/client-s3";
 import {
   decodeSnapshot,
   encodeSnapshot,
@@ -211,4 +212,28 @@ Deno.test("discard frees a large buffer at once and leaves a small one to the co
   discard(small);
   assertEquals(small.length, 1000);
   assertEquals(small[999], 7);
+});
+
+Deno.test("an S3 error is one line that says what an operator can do about it", () => {
+  const answer = (name: string, status: number, message = "UnknownError") =>
+    new S3ServiceException({
+      name,
+      $fault: "client",
+      $metadata: { httpStatusCode: status },
+      message,
+    });
+  const where = "CreateBucket Backups at http://127.0.0.1:9000";
+  assertEquals(
+    describeS3Error(where, answer("InvalidBucketName", 400)).message,
+    `S3 ${where} failed: the server refuses the bucket's name (S3 bucket names are 3 to 63 ` +
+      "lowercase letters, digits, dots and hyphens)",
+  );
+  assertEquals(
+    describeS3Error(where, answer("InvalidAccessKeyId", 403, "no such key")).message,
+    `S3 ${where} failed: the access key or secret key was rejected`,
+  );
+  assertEquals(
+    describeS3Error(where, answer("SlowDown", 503, "Please reduce your request rate.")).message,
+    `S3 ${where} failed: SlowDown (HTTP 503): Please reduce your request rate.`,
+  );
 });
