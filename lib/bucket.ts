@@ -143,6 +143,15 @@ const PREFETCH_PER_PREFIX = 4;
 /** Blocks downloaded but not yet handed out, over all readers of a bucket (1 MiB each at most). */
 export const READ_AHEAD_BLOCKS = 16;
 
+/**
+ * What each PUT counts towards the next forced collection (noteTransientBytes) besides its
+ * block: the SDK and node:http leave some KiB of objects per request on V8's heap, which the
+ * few KiB of a small file's block did not account for. A create of the 20,000 files peaked
+ * at 60.0-63.1 MiB in four runs with it, 60.2-74.9 MiB in four without (at its start, or
+ * towards its end), 3 % slower.
+ */
+const PUT_GARBAGE = 4 * 1024;
+
 /** Bodies up to this size count as small (see Bucket.smallRequests). */
 const SMALL_BODY = 64 * 1024;
 
@@ -341,6 +350,7 @@ export class Bucket {
             releaseSealing();
             if (failure) return;
             await this.store.put(this.name, key, body);
+            noteTransientBytes(PUT_GARBAGE);
             discard(body); // stored: a large body's memory goes back now
             stored.push(key);
           } finally {
@@ -365,6 +375,7 @@ export class Bucket {
       const releaseLast = await this.putSlot(last.body.length);
       try {
         await this.store.put(this.name, last.key, last.body);
+        noteTransientBytes(PUT_GARBAGE);
         discard(last.body);
       } finally {
         releaseLast();
