@@ -189,10 +189,12 @@ function systemCodec(lib: Liblzma, description: string): XzCodec {
    * and the next block of a large file allocate them again.
    */
   const idleEncoders: { stream: Uint8Array; dictSize: number }[] = [];
-  /** An idle encoder set up for `dictSize` before, else a new stream. */
-  const takeEncoder = (dictSize: number): Uint8Array => {
+  /** An idle encoder set up for `dictSize` before (`reused`), else a new stream. */
+  const takeEncoder = (dictSize: number): { stream: Uint8Array; reused: boolean } => {
     const i = idleEncoders.findLastIndex((idle) => idle.dictSize === dictSize);
-    return i >= 0 ? idleEncoders.splice(i, 1)[0].stream : new Uint8Array(STREAM_SIZE);
+    return i >= 0
+      ? { stream: idleEncoders.splice(i, 1)[0].stream, reused: true }
+      : { stream: new Uint8Array(STREAM_SIZE), reused: false };
   };
   /** Keeps `stream` for the next block of its dictionary size; ends the least recently used beyond MAX_IDLE_ENCODERS. */
   const keepEncoder = (stream: Uint8Array, dictSize: number) => {
@@ -213,8 +215,7 @@ function systemCodec(lib: Liblzma, description: string): XzCodec {
       filterView.setBigUint64(8, pointerOf(options), littleEndian);
       filterView.setBigUint64(16, LZMA_VLI_UNKNOWN, littleEndian);
       const dictSize = new DataView(options.buffer).getUint32(0, littleEndian);
-      const reused = idleEncoders.some((idle) => idle.dictSize === dictSize);
-      const stream = takeEncoder(dictSize);
+      const { stream, reused } = takeEncoder(dictSize);
       let reusable = false;
       try {
         // a kept encoder of a small dictionary clears its 0.5 MiB of tables in microseconds
