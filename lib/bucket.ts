@@ -349,9 +349,7 @@ export class Bucket {
             releaseRequest = await this.putSlot(body.length);
             releaseSealing();
             if (failure) return;
-            await this.store.put(this.name, key, body);
-            noteTransientBytes(PUT_GARBAGE);
-            discard(body); // stored: a large body's memory goes back now
+            await this.storeBlock(key, body);
             stored.push(key);
           } finally {
             releaseSealing();
@@ -374,9 +372,7 @@ export class Bucket {
       const last = first;
       const releaseLast = await this.putSlot(last.body.length);
       try {
-        await this.store.put(this.name, last.key, last.body);
-        noteTransientBytes(PUT_GARBAGE);
-        discard(last.body);
+        await this.storeBlock(last.key, last.body);
       } finally {
         releaseLast();
       }
@@ -386,6 +382,16 @@ export class Bucket {
       await this.store.deleteMany(this.name, stored).catch(() => {});
       throw err;
     }
+  }
+
+  /**
+   * PUTs one sealed block, then frees its body (a large body's memory goes back at once) and
+   * counts the request's own garbage (PUT_GARBAGE).
+   */
+  private async storeBlock(key: string, body: Uint8Array): Promise<void> {
+    await this.store.put(this.name, key, body);
+    noteTransientBytes(PUT_GARBAGE);
+    discard(body);
   }
 
   /** Waits for a request slot for a PUT of `bytes`; call the returned function once done. */
