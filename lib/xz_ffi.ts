@@ -6,6 +6,7 @@
  * calling thread (SMALL_WORK).
  */
 import { offHeap, openFirstLibrary, pinned } from "./ffi.ts";
+import { discard } from "./memory.ts";
 import { concatBytes, useNativeCrc64 } from "./xz_stored.ts";
 import { dictionarySize, type XzCodec } from "./xz_types.ts";
 
@@ -233,8 +234,12 @@ function systemCodec(lib: Liblzma, description: string): XzCodec {
         const bound = Number(lib.lzma_stream_buffer_bound(BigInt(data.length)));
         const out = await runStream(stream, data, bound, true);
         reusable = true;
-        // a small result gets a buffer of its own instead of pinning the whole bound
-        return out.length < bound / 2 ? out.slice() : out;
+        if (out.length >= bound / 2) return out;
+        // A small result gets a buffer of its own, and the bound's goes back at once: left
+        // to the collector, each text block of a large file piled up 1 MiB of it.
+        const own = out.slice();
+        discard(out);
+        return own;
       } finally {
         if (reusable) keepEncoder(stream, dictSize);
         else lib.lzma_end(stream);
