@@ -6,6 +6,7 @@
  */
 import { createCipheriv } from "node:crypto";
 import { loadOpenSslAes } from "./aes_openssl.ts";
+import { discard } from "./memory.ts";
 
 /** AES's block size in bytes. */
 export const AES_BLOCK = 16;
@@ -95,7 +96,9 @@ class WebCryptoAesKey implements AesKey {
       this.cbc,
       data as Uint8Array<ArrayBuffer>,
     );
-    return new Uint8Array(out.slice(data.length - AES_BLOCK, data.length));
+    const tag = new Uint8Array(out.slice(data.length - AES_BLOCK, data.length));
+    discard(new Uint8Array(out)); // the whole ciphertext, of which only the tag was wanted
+    return tag;
   }
 
   async ctr(iv: Uint8Array, data: Uint8Array): Promise<Uint8Array> {

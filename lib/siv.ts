@@ -10,6 +10,7 @@
 import { AEAD, type ICTRLike, type IMACLike, SIV } from "miscreant";
 import { AES_BLOCK as BLOCK, type AesEngine, type AesKey, chooseAes } from "./aes.ts";
 import { Semaphore } from "./limit.ts";
+import { discard } from "./memory.ts";
 
 const ZERO_IV = new Uint8Array(BLOCK);
 
@@ -18,6 +19,9 @@ const CHAIN_IN_PLACE = 4096;
 
 /** AES-CTR with the full 128-bit counter of RFC 5297, as miscreant calls it. */
 class Ctr implements ICTRLike {
+  /** What the last call returned, until AesSiv.seal has freed it. */
+  lastOutput: Uint8Array | undefined;
+
   constructor(private readonly key: AesKey) {}
 
   clear(): this {
@@ -25,8 +29,9 @@ class Ctr implements ICTRLike {
     return this;
   }
 
-  encryptCtr(iv: Uint8Array, plaintext: Uint8Array): Promise<Uint8Array> {
-    return this.key.ctr(iv, plaintext);
+  async encryptCtr(iv: Uint8Array, plaintext: Uint8Array): Promise<Uint8Array> {
+    this.lastOutput = await this.key.ctr(iv, plaintext);
+    return this.lastOutput;
   }
 }
 
@@ -115,23 +120,35 @@ export class AesSiv {
   /** miscreant's SIV keeps per-call state in shared buffers: one call at a time. */
   private readonly exclusive = new Semaphore(1);
 
-  private constructor(private readonly aead: AEAD) {}
+  private constructor(private readonly aead: AEAD, private readonly ctr: Ctr) {}
 
   /** Imports a 64-byte AES-SIV key (two AES-256 keys), on `engine` (default: lib/aes.ts's choice). */
   static async importKey(key: Uint8Array, engine = chooseAes().engine): Promise<AesSiv> {
     if (key.length !== 64) throw new Error(`AES-SIV key must be 64 bytes, got ${key.length}`);
     const mac = await BatchedCmac.importKey(engine, key.subarray(0, 32));
     const ctr = new Ctr(await engine.importKey(key.subarray(32)));
-    return new AesSiv(new AEAD(new SIV(mac, ctr)));
+    return new AesSiv(new AEAD(new SIV(mac, ctr)), ctr);
   }
 
   /** Returns the 16-byte synthetic IV followed by the ciphertext. */
   seal(plaintext: Uint8Array, nonce: Uint8Array): Promise<Uint8Array> {
-    return this.exclusive.run(() => this.aead.seal(plaintext, nonce));
+    return this.exclusive.run(async () => {
+      this.ctr.lastOutput = undefined; // an open's plaintext is its caller's
+      try {
+        return await this.aead.seal(plaintext, nonce);
+      } finally {
+        // miscreant copied the ciphertext behind the IV: its buffer goes back at once (left
+        // to the collector, each 1 MiB block piled up one more)
+        if (this.ctr.lastOutput) discard(this.ctr.lastOutput);
+        this.ctr.lastOutput = undefined;
+      }
+    });
   }
 
   /** Opens what seal produced; throws miscreant's IntegrityError when it does not verify. */
   open(sealed: Uint8Array, nonce: Uint8Array): Promise<Uint8Array> {
-    return this.exclusive.run(() => this.aead.open(sealed, nonce));
+    return this.exclusive.run(() =>
+      this.aead.open(sealed, nonce).finally(() => this.ctr.lastOutput = undefined)
+    );
   }
 }

@@ -126,6 +126,36 @@ for (const [name, engine] of aesEngines()) {
   });
 }
 
+Deno.test("sealing frees the CTR output it copied, never an opened plaintext", async () => {
+  const outputs: Uint8Array[] = [];
+  const recording: AesEngine = {
+    description: "recording",
+    async importKey(raw) {
+      const key = await webCryptoAes.importKey(raw);
+      return {
+        cbcMac: (iv, data) => key.cbcMac(iv, data),
+        ctr: async (iv, data) => {
+          const out = await key.ctr(iv, data);
+          outputs.push(out);
+          return out;
+        },
+        clear: () => key.clear(),
+      };
+    },
+  };
+  const siv = await AesSiv.importKey(pseudoRandom(64, 3), recording);
+  const nonce = new TextEncoder().encode(newNonce());
+  const plaintext = pseudoRandom(BLOCK_SIZE, 5);
+  const sealed = await siv.seal(plaintext, nonce);
+  assertEquals(outputs.at(-1)!.length, 0, "the 1 MiB CTR output is freed once sealed");
+  const opened = await siv.open(sealed, nonce);
+  assertEquals(outputs.at(-1), opened, "open returns the CTR output itself");
+  // a seal that fails before its CTR step must not free the last open's plaintext
+  await assertRejects(() => siv.seal(plaintext, undefined as unknown as Uint8Array), TypeError);
+  await siv.seal(pseudoRandom(100_000, 6), nonce);
+  assertEquals(opened, plaintext);
+});
+
 /** WebCrypto always; the system's libcrypto where one is installed (Linux with OpenSSL 1.1 or 3). */
 function aesEngines(): [string, AesEngine][] {
   const engines: [string, AesEngine][] = [["WebCrypto", webCryptoAes]];
