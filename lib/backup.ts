@@ -8,7 +8,12 @@ import { SpareError } from "./errors.ts";
 import { FileChangedError, FileReader, NotRegularFileError } from "./file_reader.ts";
 import { type Inventory, type ScannedPath, scanTree } from "./inventory.ts";
 import { forEachConcurrent, Semaphore } from "./limit.ts";
-import { collectEvery, keepFreedMemoryWhileReading, releaseMemoryNow } from "./memory.ts";
+import {
+  collectEvery,
+  keepFreedMemoryWhileReading,
+  mapBlockBuffersApart,
+  releaseMemoryNow,
+} from "./memory.ts";
 import { hostName } from "./lock.ts";
 import type { Log } from "./log.ts";
 import { Owners } from "./owners.ts";
@@ -107,9 +112,10 @@ export async function createSnapshot(
   // From here on, short-lived block buffers are collected every 2 MiB (see collectEvery);
   // the previous snapshot's few blocks went without forced collections (each 25-60 ms
   // over the listing of a large bucket, three of them for 20,000 files). Freed memory goes
-  // back to the system as before the bucket was read.
+  // back to the system as before the bucket was read, blocks' buffers each on its own.
   collectEvery(UPLOAD_COLLECTION_BYTES);
   keepFreedMemoryWhileReading(false);
+  mapBlockBuffersApart();
 
   const inventory = await scanTree(options.root, {
     skip: options.skip,

@@ -214,6 +214,20 @@ Deno.test("discard frees a large buffer at once and leaves a small one to the co
   assertEquals(small[999], 7);
 });
 
+Deno.test("while create uploads, a block's buffer is mapped apart and unmapped when freed", async () => {
+  if (Deno.build.os !== "linux") return;
+  // a process of its own: in this one, freed chunks of earlier tests could serve the blocks
+  const probe = new URL("./mmap_probe.ts", import.meta.url).pathname;
+  const run = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-ffi", probe],
+    stderr: "inherit",
+  }).output();
+  assert(run.success, "the probe runs");
+  const seen = JSON.parse(new TextDecoder().decode(run.stdout));
+  if (seen === null) return; // not glibc, or older than 2.33
+  assertEquals(seen, { outsideUploads: false, duringUploads: true, unmappedWhenFreed: true });
+});
+
 Deno.test("an S3 error is one line that says what an operator can do about it", () => {
   const answer = (name: string, status: number, message = "UnknownError") =>
     new S3ServiceException({
