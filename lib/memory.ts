@@ -101,10 +101,11 @@ const UPLOAD_MMAP_THRESHOLD = 1024 * 1024;
  * For create's uploads: buffers of 1 MiB and more (blocks read, compression bounds, sealed
  * blocks) get mappings of their own, which go back to the system as each is freed. In
  * glibc's arena, freed at once between the small allocations of requests, they left holes
- * that grew over a large file: a create of the 1 GiB file peaked at 64.7 MiB (its arena
- * 22 MiB at the start, 27 at the end), at 56.3 MiB mapped apart, in the same time (3.4 s
- * more of system time for 300,000 more page faults). Not for restore and verify, 10-20 %
- * slower with it for no need (their peak is far below theirs). Nor with the lzma-native
+ * that grew over a large file: a create of the 1 GiB file peaked at 63.7-64.7 MiB (its
+ * arena 22 MiB at the start, 27 at the end), at 55.1-59.8 MiB mapped apart, 2 % slower
+ * (0.55 million more page faults, 6.5 s of system time; reusing freed buffers saved a
+ * third of those and held 1-5 MiB more). Not for restore and verify, 10-20 % slower with
+ * it for no need (their peak is far below theirs). Nor with the lzma-native
  * fallback, which allocates its encoder's 10 MiB of tables anew for every block.
  */
 export function mapBlockBuffersApart(): void {
