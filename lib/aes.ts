@@ -15,8 +15,11 @@ export const AES_BLOCK = 16;
 export interface AesKey {
   /** The last block of AES-CBC without padding over `data` (whole blocks) chained from `iv`. */
   cbcMac(iv: Uint8Array, data: Uint8Array): Promise<Uint8Array>;
-  /** AES-CTR over `data` with the full 128-bit big-endian counter starting at `iv` (RFC 5297). */
-  ctr(iv: Uint8Array, data: Uint8Array): Promise<Uint8Array>;
+  /**
+   * AES-CTR over `data` with the full 128-bit big-endian counter starting at `iv` (RFC 5297):
+   * into `out` when given (as long as `data`), else into a new array.
+   */
+  ctr(iv: Uint8Array, data: Uint8Array, out?: Uint8Array): Promise<Uint8Array>;
   /** Zeroes the key bytes kept here. */
   clear(): void;
 }
@@ -101,15 +104,21 @@ class WebCryptoAesKey implements AesKey {
     return tag;
   }
 
-  async ctr(iv: Uint8Array, data: Uint8Array): Promise<Uint8Array> {
-    if (data.length === 0) return new Uint8Array(0);
-    if (data.length <= SMALL_MESSAGE) return aesHere("ctr", this.raw, iv, data);
-    const out = await crypto.subtle.encrypt(
-      { name: "AES-CTR", counter: iv.slice(), length: 128 },
-      this.counter,
-      data as Uint8Array<ArrayBuffer>,
-    );
-    return new Uint8Array(out);
+  async ctr(iv: Uint8Array, data: Uint8Array, out?: Uint8Array): Promise<Uint8Array> {
+    if (data.length === 0) return out ?? new Uint8Array(0);
+    const result = data.length <= SMALL_MESSAGE
+      ? aesHere("ctr", this.raw, iv, data)
+      : new Uint8Array(
+        await crypto.subtle.encrypt(
+          { name: "AES-CTR", counter: iv.slice(), length: 128 },
+          this.counter,
+          data as Uint8Array<ArrayBuffer>,
+        ),
+      );
+    if (!out) return result;
+    out.set(result);
+    discard(result); // WebCrypto cannot write into `out`: its own array goes at once
+    return out;
   }
 
   clear(): void {

@@ -131,8 +131,8 @@ class OpenSslAesKey implements AesKey {
     }
   }
 
-  async ctr(iv: Uint8Array, data: Uint8Array): Promise<Uint8Array> {
-    const out = new Uint8Array(data.length);
+  async ctr(iv: Uint8Array, data: Uint8Array, given?: Uint8Array): Promise<Uint8Array> {
+    const out = given ?? new Uint8Array(data.length);
     if (data.length > 0) await this.encrypt(this.counter, iv, data, out);
     return out;
   }

@@ -10,7 +10,6 @@
 import { AEAD, type ICTRLike, type IMACLike, SIV } from "miscreant";
 import { AES_BLOCK as BLOCK, type AesEngine, type AesKey, chooseAes } from "./aes.ts";
 import { Semaphore } from "./limit.ts";
-import { discard } from "./memory.ts";
 
 const ZERO_IV = new Uint8Array(BLOCK);
 
@@ -19,9 +18,6 @@ const CHAIN_IN_PLACE = 4096;
 
 /** AES-CTR with the full 128-bit counter of RFC 5297, as miscreant calls it. */
 class Ctr implements ICTRLike {
-  /** What the last call returned, until AesSiv.seal has freed it. */
-  lastOutput: Uint8Array | undefined;
-
   constructor(private readonly key: AesKey) {}
 
   clear(): this {
@@ -29,10 +25,18 @@ class Ctr implements ICTRLike {
     return this;
   }
 
-  async encryptCtr(iv: Uint8Array, plaintext: Uint8Array): Promise<Uint8Array> {
-    this.lastOutput = await this.key.ctr(iv, plaintext);
-    return this.lastOutput;
+  encryptCtr(iv: Uint8Array, plaintext: Uint8Array): Promise<Uint8Array> {
+    return this.key.ctr(iv, plaintext);
   }
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** `a` xor `b`, two 16-byte blocks, in a new array. */
+function xor(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(BLOCK);
+  for (let i = 0; i < BLOCK; i++) out[i] = a[i] ^ b[i];
+  return out;
 }
 
 /** Doubling in GF(2^128), as CMAC's subkeys and S2V use it. */
@@ -120,35 +124,62 @@ export class AesSiv {
   /** miscreant's SIV keeps per-call state in shared buffers: one call at a time. */
   private readonly exclusive = new Semaphore(1);
 
-  private constructor(private readonly aead: AEAD, private readonly ctr: Ctr) {}
+  private constructor(
+    private readonly aead: AEAD,
+    private readonly mac: BatchedCmac,
+    private readonly ctrKey: AesKey,
+  ) {}
 
   /** Imports a 64-byte AES-SIV key (two AES-256 keys), on `engine` (default: lib/aes.ts's choice). */
   static async importKey(key: Uint8Array, engine = chooseAes().engine): Promise<AesSiv> {
     if (key.length !== 64) throw new Error(`AES-SIV key must be 64 bytes, got ${key.length}`);
     const mac = await BatchedCmac.importKey(engine, key.subarray(0, 32));
-    const ctr = new Ctr(await engine.importKey(key.subarray(32)));
-    return new AesSiv(new AEAD(new SIV(mac, ctr)), ctr);
+    const ctrKey = await engine.importKey(key.subarray(32));
+    return new AesSiv(new AEAD(new SIV(mac, new Ctr(ctrKey))), mac, ctrKey);
   }
 
-  /** Returns the 16-byte synthetic IV followed by the ciphertext. */
+  /**
+   * Returns the 16-byte synthetic IV followed by the ciphertext: RFC 5297's S2V and CTR as
+   * miscreant's seal computes them (tests compare the two), with the ciphertext written
+   * behind the IV where the AES engine can (OpenSSL) instead of into an array of its own
+   * that is then copied: 1 MiB more per block, mapped and faulted in anew while create
+   * uploads (see mapBlockBuffersApart).
+   */
   seal(plaintext: Uint8Array, nonce: Uint8Array): Promise<Uint8Array> {
     return this.exclusive.run(async () => {
-      this.ctr.lastOutput = undefined; // an open's plaintext is its caller's
-      try {
-        return await this.aead.seal(plaintext, nonce);
-      } finally {
-        // miscreant copied the ciphertext behind the IV: its buffer goes back at once (left
-        // to the collector, each 1 MiB block piled up one more)
-        if (this.ctr.lastOutput) discard(this.ctr.lastOutput);
-        this.ctr.lastOutput = undefined;
-      }
+      const iv = await this.s2v(nonce, plaintext);
+      const sealed = new Uint8Array(BLOCK + plaintext.length);
+      sealed.set(iv);
+      // the counter starts at the IV with bits 63 and 31 cleared
+      iv[8] &= 0x7f;
+      iv[12] &= 0x7f;
+      if (plaintext.length > 0) await this.ctrKey.ctr(iv, plaintext, sealed.subarray(BLOCK));
+      return sealed;
     });
+  }
+
+  /** S2V (RFC 5297 2.4) over the associated data ["", nonce] and `plaintext`. */
+  private async s2v(nonce: Uint8Array, plaintext: Uint8Array): Promise<Uint8Array> {
+    const cmac = (...parts: Uint8Array[]) => {
+      this.mac.reset();
+      for (const part of parts) void this.mac.update(part);
+      return this.mac.finish();
+    };
+    let d = await cmac(ZERO_IV);
+    for (const data of [EMPTY, nonce]) d = xor(dbl(d), await cmac(data));
+    if (plaintext.length >= BLOCK) {
+      // the last block xored with D ("xorend"), the rest MACed where it is
+      const end = plaintext.length - BLOCK;
+      return cmac(plaintext.subarray(0, end), xor(plaintext.subarray(end), d));
+    }
+    const padded = new Uint8Array(BLOCK);
+    padded.set(plaintext);
+    padded[plaintext.length] = 0x80;
+    return cmac(xor(dbl(d), padded));
   }
 
   /** Opens what seal produced; throws miscreant's IntegrityError when it does not verify. */
   open(sealed: Uint8Array, nonce: Uint8Array): Promise<Uint8Array> {
-    return this.exclusive.run(() =>
-      this.aead.open(sealed, nonce).finally(() => this.ctr.lastOutput = undefined)
-    );
+    return this.exclusive.run(() => this.aead.open(sealed, nonce));
   }
 }
