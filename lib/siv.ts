@@ -1,6 +1,7 @@
 /**
- * AES-SIV (RFC 5297) through miscreant, on AES from lib/aes.ts (the system's libcrypto where
- * it loads, else Deno's WebCrypto and node:crypto).
+ * AES-SIV (RFC 5297) on AES from lib/aes.ts (the system's libcrypto where it loads, else
+ * Deno's WebCrypto and node:crypto): opening through miscreant, sealing by AesSiv.seal
+ * itself (the same S2V and CTR, with the ciphertext written behind the IV).
  *
  * miscreant's own WebCrypto provider asks AES-CTR for a 16-bit counter, which Deno
  * refuses, and its CMAC encrypts one 16-byte block per awaited call. We give miscreant a
