@@ -125,6 +125,9 @@ export class AesSiv {
   /** miscreant's SIV keeps per-call state in shared buffers: one call at a time. */
   private readonly exclusive = new Semaphore(1);
 
+  /** S2V's D once the empty first associated data is MACed (the same for every seal). */
+  private afterEmpty: Uint8Array | undefined;
+
   private constructor(
     private readonly aead: AEAD,
     private readonly mac: BatchedCmac,
@@ -166,8 +169,9 @@ export class AesSiv {
       for (const part of parts) void this.mac.update(part);
       return this.mac.finish();
     };
-    let d = await cmac(ZERO_IV);
-    for (const data of [EMPTY, nonce]) d = xor(dbl(d), await cmac(data));
+    // D after the empty first associated data is the same for every seal under this key
+    this.afterEmpty ??= xor(dbl(await cmac(ZERO_IV)), await cmac(EMPTY));
+    const d = xor(dbl(this.afterEmpty), await cmac(nonce));
     if (plaintext.length >= BLOCK) {
       // the last block xored with D ("xorend"), the rest MACed where it is
       const end = plaintext.length - BLOCK;
