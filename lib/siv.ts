@@ -122,7 +122,7 @@ class BatchedCmac implements IMACLike {
 
 /** AES-SIV sealing and opening with the associated data `[b"", nonce]`, as 0.4.0 did. */
 export class AesSiv {
-  /** miscreant's SIV keeps per-call state in shared buffers: one call at a time. */
+  /** miscreant's SIV keeps per-call state in shared buffers, and seal shares its CMAC: one call at a time. */
   private readonly exclusive = new Semaphore(1);
 
   /** S2V's D once the empty first associated data is MACed (the same for every seal). */
