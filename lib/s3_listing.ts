@@ -97,13 +97,14 @@ export function parseListingXml(bytes: Uint8Array): ListingPage | undefined {
     if (open < 0) break;
     const close = text.indexOf("</Contents>", open);
     if (close < 0) return undefined;
-    const contents = text.slice(open + 10, close);
-    const key = elementText(contents, "Key");
-    const size = elementText(contents, "Size");
-    if (key === undefined || size === undefined || !/^\d{1,15}$/.test(size)) return undefined;
+    // the first <Key> and <Size> of the element, found in the page itself (no slice of the
+    // element and no tag strings made for each of thousands of objects)
+    const key = textBetween(text, "<Key>", "</Key>", open, close);
+    const size = digitsValue(textBetween(text, "<Size>", "</Size>", open, close));
+    if (key === undefined || size === undefined) return undefined;
     const decoded = decodeEntities(key);
     if (decoded === undefined) return undefined;
-    objects.push({ key: ownCopy(decoded), size: Number(size) });
+    objects.push({ key: ownCopy(decoded), size });
     at = close + 11;
   }
   // every <Contents ...> was a plain one that we read, and as many as the answer counts
@@ -125,6 +126,32 @@ export function parseListingXml(bytes: Uint8Array): ListingPage | undefined {
  */
 function ownCopy(text: string): string {
   return (" " + text).slice(1);
+}
+
+/** The text of the first `open`…`close` element between `from` and `to` in `text`. */
+function textBetween(
+  text: string,
+  open: string,
+  close: string,
+  from: number,
+  to: number,
+): string | undefined {
+  const start = text.indexOf(open, from);
+  if (start < 0 || start >= to) return undefined;
+  const end = text.indexOf(close, start + open.length);
+  return end < 0 || end + close.length > to ? undefined : text.slice(start + open.length, end);
+}
+
+/** The value of 1 to 15 decimal digits, or undefined for anything else. */
+function digitsValue(digits: string | undefined): number | undefined {
+  if (digits === undefined || digits.length === 0 || digits.length > 15) return undefined;
+  let value = 0;
+  for (let i = 0; i < digits.length; i++) {
+    const digit = digits.charCodeAt(i) - 48;
+    if (digit < 0 || digit > 9) return undefined;
+    value = value * 10 + digit;
+  }
+  return value;
 }
 
 /** The text of the first `<tag>…</tag>` in `text`. */

@@ -32,6 +32,11 @@ Deno.test("a listing's keys, sizes and continuation token are read as the SDK re
     { objects: [{ key: "a", size: 100 }], next: "1/x&y=" },
   );
   assertEquals(parseListingXml(answer([], "<IsTruncated>false</IsTruncated>")), { objects: [] });
+  const large = new TextDecoder().decode(answer(["a"], "<IsTruncated>false</IsTruncated>"))
+    .replace("<Size>100</Size>", "<Size>999999999999999</Size>");
+  assertEquals(parseListingXml(encoder.encode(large)), {
+    objects: [{ key: "a", size: 999_999_999_999_999 }],
+  });
 });
 
 Deno.test("entity and character references in keys are decoded", () => {
@@ -52,7 +57,12 @@ Deno.test("anything but a complete, plain listing is left to the SDK's parser", 
     ["no IsTruncated", good.replace("<IsTruncated>false</IsTruncated>", "")],
     ["truncated without a token", good.replace(">false<", ">true<")],
     ["a size that is no number", good.replace("<Size>100</Size>", "<Size>1e3</Size>")],
+    ["a size of 16 digits", good.replace("<Size>100</Size>", "<Size>1000000000000000</Size>")],
+    ["an empty size", good.replace("<Size>100</Size>", "<Size></Size>")],
+    ["a signed size", good.replace("<Size>100</Size>", "<Size>+100</Size>")],
+    ["an object without a size", good.replace("<Size>100</Size>", "")],
     ["an object without a key", good.replace("<Key>a</Key>", "")],
+    ["a key that ends beyond its object", good.replace("<Key>a</Key>", "<Key>a")],
     ["a Contents with attributes", good.replace("<Contents>", '<Contents a="1">')],
     ["a KeyCount that disagrees", good.replace("<MaxKeys>", "<KeyCount>3</KeyCount><MaxKeys>")],
     ["a malformed reference", good.replace("<Key>a</Key>", "<Key>a&bogus;</Key>")],
