@@ -79,29 +79,71 @@ export function prefixDamage(info: PrefixInfo, blocksNeeded = 0): string | undef
   return undefined;
 }
 
+/**
+ * A prefix of block 1 alone, as most are (every file up to 1 MiB): one object where a
+ * prefix with its array and block took three, for each of the 20,000 prefixes of a bucket
+ * of small files, kept for the whole run. Its `blocks` are made when asked for.
+ */
+class OneBlockPrefix implements PrefixInfo {
+  constructor(
+    readonly name: string,
+    private readonly key: string,
+    private readonly nonce: string,
+    private readonly size: number,
+  ) {}
+
+  get complete(): boolean {
+    return true;
+  }
+
+  get blocks(): BlockRef[] {
+    return [{ key: this.key, index: 1, nonce: this.nonce, size: this.size }];
+  }
+}
+
+/** Characters a block key has after its prefix: "/", 9 digits, "-", 32 hex digits. */
+const BLOCK_KEY_TAIL = 43;
+const NINE_DIGITS = /^\d{9}$/;
+const NONCE_HEX = /^[0-9a-f]{32}$/;
+
 /** A listing's objects grouped into prefixes (internal keys left out, others strays). */
-function groupIntoPrefixes(objects: ObjectInfo[]): BucketListing {
+export function groupIntoPrefixes(objects: ObjectInfo[]): BucketListing {
   const prefixes = new Map<string, PrefixInfo>();
   const strays: string[] = [];
-  for (const object of objects) {
-    if (object.key.startsWith(".")) continue;
-    const ref = parseBlockKey(object.key, object.size);
-    if (!ref) {
-      strays.push(object.key);
+  for (const { key, size } of objects) {
+    if (key.startsWith(".")) continue;
+    // parseBlockKey's checks (the tests compare the two), without its match and result
+    // objects for each key
+    const slash = key.length - BLOCK_KEY_TAIL;
+    const prefix = key.slice(0, slash);
+    const digits = key.slice(slash + 1, slash + 10);
+    const nonce = key.slice(slash + 11);
+    if (
+      slash < 2 || key.charCodeAt(slash) !== 0x2f || key.charCodeAt(slash + 10) !== 0x2d ||
+      !NINE_DIGITS.test(digits) || !NONCE_HEX.test(nonce) || !isPrefixName(prefix)
+    ) {
+      strays.push(key);
       continue;
     }
-    const block = { key: ref.key, index: ref.index, nonce: ref.nonce, size: ref.size };
-    let info = prefixes.get(ref.prefix);
-    if (info) info.blocks.push(block);
-    else {
-      // an array of exactly one (one grown by push reserves 17 slots: most prefixes
-      // have a single block)
-      info = { name: ref.prefix, blocks: [block], complete: false };
-      prefixes.set(ref.prefix, info);
+    const index = Number(digits);
+    const info = prefixes.get(prefix);
+    if (info === undefined && index === 1) {
+      prefixes.set(prefix, new OneBlockPrefix(prefix, key, nonce, size));
+      continue;
     }
-    if (ref.index === 1) info.complete = true;
+    const block = { key, index, nonce, size };
+    if (info === undefined) {
+      // an array of exactly one (one grown by push reserves 17 slots)
+      prefixes.set(prefix, { name: prefix, blocks: [block], complete: false });
+    } else if (info instanceof OneBlockPrefix) {
+      prefixes.set(prefix, { name: prefix, blocks: [...info.blocks, block], complete: true });
+    } else {
+      info.blocks.push(block);
+      if (index === 1) info.complete = true;
+    }
   }
   for (const info of prefixes.values()) {
+    if (info instanceof OneBlockPrefix) continue;
     info.blocks.sort((a, b) => a.index - b.index || a.key.localeCompare(b.key));
   }
   return { prefixes, strays };
@@ -281,6 +323,16 @@ export class Bucket {
     if (!(await this.store.exists(this.name, LOCK_KEY))) return false;
     await this.store.delete(this.name, LOCK_KEY);
     return true;
+  }
+
+  /**
+   * Lists the keys that start with `start` alone and groups them into prefixes: the
+   * snapshots of a bucket, say, in one short request beside its thousands of contents.
+   */
+  async listingOf(start: string): Promise<BucketListing> {
+    const objects: ObjectInfo[] = [];
+    for await (const object of this.store.list(this.name, start)) objects.push(object);
+    return groupIntoPrefixes(objects);
   }
 
   /** Lists the bucket once and groups block keys into prefixes. */

@@ -175,6 +175,10 @@ Deno.test({
     await Promise.all([...blocks, ...strays].map((k) => s.put(name, k, body)));
     const bucket = new Bucket(s, name);
     const small = await bucket.listing(); // one page
+    // the snapshots alone, as create lists them before the rest
+    const snapshots = await bucket.listingOf("snapshot_");
+    assertEquals([...snapshots.prefixes.keys()], ["snapshot_01HZZZZZZZZZZZZZZZZZZZZZZZ"]);
+    assertEquals(snapshots.strays, []);
     let requests = 0;
     const listPage = s.listPage.bind(s);
     s.listPage = (...args) => (requests++, listPage(...args));

@@ -1,6 +1,6 @@
 /** Pure functions: no server, no files. */
 import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
-import { blockKey, isPrefixName, parseBlockKey } from "../lib/bucket.ts";
+import { blockKey, groupIntoPrefixes, isPrefixName, parseBlockKey } from "../lib/bucket.ts";
 import { intOption } from "../lib/config.ts";
 import { SpareError, UsageError } from "../lib/errors.ts";
 import { legacyTarget, normalize, skipMatcher } from "../lib/inventory.ts";
@@ -62,6 +62,61 @@ Deno.test("block keys and prefix names follow FORMAT.md", () => {
   assertEquals(parseBlockKey("x/000000001-short"), undefined);
   assert(!isPrefixName(".hidden"));
   assert(isPrefixName("snapshot_01M8CDYFKHT71Q1MRMV2E2PRPV"));
+});
+
+Deno.test("a listing is grouped into prefixes as parseBlockKey reads each key", () => {
+  const digest = "3f".repeat(32);
+  const other = "a0".repeat(32);
+  const nonce = (n: number) => n.toString(16).padStart(32, "0");
+  const keys = [
+    blockKey(digest, 1, nonce(1)), // one block: most prefixes
+    blockKey(other, 3, nonce(3)), // three blocks, listed out of order
+    blockKey(other, 1, nonce(1)),
+    blockKey(other, 2, nonce(2)),
+    blockKey("snapshot_01M8CDYFKHT71Q1MRMV2E2PRPV", 2, nonce(5)), // block 1 missing
+    blockKey("ab", 1, nonce(6)), // block 1 twice
+    blockKey("ab", 1, nonce(7)),
+    ".lock",
+    ".spare",
+    // not block keys: strays
+    `${digest}/000000001-${nonce(0xabc).toUpperCase()}`,
+    `${digest}/00000001-${nonce(1)}0`,
+    `${digest}/0000000x1-${nonce(1)}`,
+    `${digest}_000000001-${nonce(1)}`,
+    `${digest}/000000001_${nonce(1)}`,
+    `a/000000001-${nonce(1)}`,
+    `.x/000000001-${nonce(1)}`,
+    `a/b/000000001-${nonce(1)}`,
+    `/000000001-${nonce(1)}`,
+    `000000001-${nonce(1)}`,
+    "loose",
+  ];
+  const listing = groupIntoPrefixes(keys.map((key, size) => ({ key, size })));
+  // the same, the slow way: every key through parseBlockKey
+  const expected = new Map<string, { key: string; index: number; nonce: string; size: number }[]>();
+  const strays: string[] = [];
+  keys.forEach((key, size) => {
+    if (key.startsWith(".")) return;
+    const ref = parseBlockKey(key, size);
+    if (!ref) return strays.push(key);
+    const { prefix, ...block } = ref;
+    expected.set(prefix, [...expected.get(prefix) ?? [], block]);
+  });
+  assertEquals(listing.strays, strays);
+  assertEquals(strays.length, 10);
+  assertEquals([...listing.prefixes.keys()].sort(), [...expected.keys()].sort());
+  for (const [name, blocks] of expected) {
+    const info = listing.prefixes.get(name)!;
+    blocks.sort((a, b) => a.index - b.index || a.key.localeCompare(b.key));
+    assertEquals({ name: info.name, blocks: info.blocks, complete: info.complete }, {
+      name,
+      blocks,
+      complete: blocks.some((block) => block.index === 1),
+    });
+  }
+  assertEquals(listing.prefixes.get(other)!.blocks.map((block) => block.index), [1, 2, 3]);
+  assertEquals(listing.prefixes.get("ab")!.blocks.length, 2);
+  assert(!listing.prefixes.get("snapshot_01M8CDYFKHT71Q1MRMV2E2PRPV")!.complete);
 });
 
 Deno.test("ULIDs sort by time, and a new snapshot sorts after every existing one", () => {
