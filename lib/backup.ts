@@ -32,6 +32,7 @@ import {
   readSnapshot,
   readSnapshotKeepingMetadata,
   snapshotNames as completeSnapshots,
+  type StoredMetadata,
 } from "./snapshots.ts";
 
 /** What `create` was asked to do. */
@@ -98,12 +99,8 @@ export async function createSnapshot(
   options: CreateOptions,
 ): Promise<CreateResult> {
   const { signal } = options;
-  const listing = await bucket.listing();
+  const { listing, latest, latestName } = await listWithLatestSnapshot(bucket, codec);
   const snapshotNames = completeSnapshots(listing);
-  const latestName = snapshotNames.at(-1);
-  const latest = latestName
-    ? await readSnapshotKeepingMetadata(bucket, codec, listing, latestName)
-    : undefined;
   const previous = latest?.snapshot;
   const previousTime = latestName
     ? ulidTime(latestName.slice(SNAPSHOT_PREFIX.length)).getTime()
@@ -263,6 +260,37 @@ export async function createSnapshot(
     missed,
     prunedPrefixes,
   };
+}
+
+/**
+ * The bucket's listing, and its latest snapshot read meanwhile: the snapshots are listed
+ * apart first (one short request), so that the previous snapshot's blocks download and
+ * decompress while the rest of the bucket is listed (an unchanged run over 20,000 files
+ * spent 0.6 s listing, then 0.2 s downloading the snapshot). Both finish before this
+ * returns, failed or not.
+ */
+async function listWithLatestSnapshot(bucket: Bucket, codec: BlockCodec): Promise<{
+  listing: BucketListing;
+  latestName?: string;
+  latest?: { snapshot: SnapshotData; stored: StoredMetadata };
+}> {
+  const snapshots = await bucket.listingOf(SNAPSHOT_PREFIX);
+  const latestName = completeSnapshots(snapshots).at(-1);
+  const [listed, read] = await Promise.allSettled([
+    bucket.listing(),
+    latestName ? readSnapshotKeepingMetadata(bucket, codec, snapshots, latestName) : undefined,
+  ]);
+  if (listed.status === "rejected") throw listed.reason;
+  if (read.status === "rejected") throw read.reason;
+  const listing = listed.value;
+  // Under the lock nothing else writes to the bucket: the two listings agree.
+  if (completeSnapshots(listing).at(-1) !== latestName) {
+    throw new SpareError(
+      `the snapshots of the bucket ${bucket.name} changed while it was listed: another program ` +
+        "writes to it without taking its lock; try again once it is done",
+    );
+  }
+  return { listing, latestName, latest: read.value };
 }
 
 /** Entries changed this close to the previous snapshot are read again. */

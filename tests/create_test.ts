@@ -3,12 +3,15 @@
  * stores, unchanged metadata stored again, deduplication, --skip, --keep and the identity
  * check (`deno task test tests/create_test.ts`).
  */
+import { createSnapshot } from "../lib/backup.ts";
 import { BlockCodec } from "../lib/block.ts";
 import type { PrefixInfo } from "../lib/bucket.ts";
 import { digestOf } from "../lib/digest.ts";
+import { SpareError } from "../lib/errors.ts";
+import { Log } from "../lib/log.ts";
 import { newSnapshotPrefix } from "../lib/snapshot.ts";
 import { snapshotNames } from "../lib/snapshots.ts";
-import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
+import { assert, assertEquals, assertRejects, assertStringIncludes } from "./assert.ts";
 import { spareExpect } from "./cli.ts";
 import { assertUnlocked, integration, prefixNames, snapshots, writeText } from "./integration.ts";
 import { describeTree, hardlinkGroups } from "./tree.ts";
@@ -229,3 +232,38 @@ integration("create: a new identity (same path, new inode) needs --force", async
   await spareExpect(0, ["create", "--path", src], env);
   assertEquals((await snapshots(env)).length, 1);
 });
+
+integration(
+  "create: the previous snapshot is read while the bucket is listed; a snapshot stored meanwhile (a writer without the lock) stops the run",
+  async (ctx) => {
+    const { env, bucket, dirs } = ctx;
+    const src = await dirs.make();
+    await writeText(`${src}/a.txt`, "alpha\n");
+    await spareExpect(0, ["create", "--path", src], env);
+    const codec = await BlockCodec.fromPassword(env.SPARE_PASSWORD);
+    const log = new Log({ quiet: true });
+
+    // Unchanged, in process: the content is known from the previous snapshot's listing.
+    const again = await createSnapshot(bucket, codec, log, { root: src });
+    assertEquals([again.filesDone, again.filesUploaded], [1, 0]);
+    const kept = await prefixNames(bucket);
+
+    // Another writer stores a snapshot after create listed the snapshots, before the rest.
+    const listing = bucket.listing.bind(bucket);
+    bucket.listing = async () => {
+      const names = snapshotNames(await listing());
+      const json = '{"files":{},"structure":{},"identity":"elsewhere"}';
+      await bucket.writePrefix(newSnapshotPrefix(names), [encoder.encode(json)], codec);
+      return listing();
+    };
+    const error = await assertRejects(
+      () => createSnapshot(bucket, codec, log, { root: src }),
+      SpareError,
+    );
+    assertStringIncludes(error.message, "changed while it was listed");
+    bucket.listing = listing;
+    // nothing of the refused run: the intruder's snapshot alone is new
+    const after = await prefixNames(bucket);
+    assertEquals(after.filter((name) => !kept.includes(name)).length, 1);
+  },
+);
