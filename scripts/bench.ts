@@ -40,7 +40,14 @@ import {
   QUICK,
   treePlan,
 } from "./bench/data.ts";
-import { chooseTimer, measure, type Measured, running, signalTree } from "./bench/measure.ts";
+import {
+  chooseTimer,
+  measure,
+  type Measured,
+  running,
+  signalTree,
+  watchServerCpu,
+} from "./bench/measure.ts";
 import {
   fmt,
   fmtBytes,
@@ -82,7 +89,8 @@ class Interrupted extends Error {
 const abort = new AbortController();
 
 function runOf(m: Measured, stored?: number): Run {
-  return { wall: m.wall, cpu: m.cpu, rssMiB: m.rssMiB, anonMiB: m.anonMiB, stored };
+  const { wall, cpu, rssMiB, anonMiB, serverCpu } = m;
+  return { wall, cpu, rssMiB, anonMiB, serverCpu, stored };
 }
 
 async function main(): Promise<number> {
@@ -177,6 +185,7 @@ async function main(): Promise<number> {
     server = await serverPromise;
     checkAbort();
     const s3 = server;
+    watchServerCpu(s3.pids);
     store = new ObjectStore(s3);
     const bucketStore = store;
     const loadBefore = loadAverage();

@@ -38,6 +38,8 @@ export interface S3Server {
   endpoint: string;
   accessKey: string;
   secretKey: string;
+  /** The PIDs of the server's processes (for the bench's count of the server's CPU time). */
+  pids(): number[];
   stop(): Promise<void>;
 }
 
@@ -110,6 +112,7 @@ async function start(
       endpoint,
       accessKey: keys.accessKey,
       secretKey: keys.secretKey,
+      pids: () => procs.pids(),
       stop: () => stopped ??= procs.stopAll(log),
     };
   } catch (err) {

@@ -124,6 +124,8 @@ export async function waitForQuietMachine(maxSeconds = 60): Promise<number> {
 export interface Measured {
   wall: number;
   cpu: number;
+  /** CPU seconds the S3 server's processes spent during the run (see watchServerCpu). */
+  serverCpu?: number;
   /** Peak VmRSS (GNU time's maximum resident set size), MiB. */
   rssMiB?: number;
   /** Peak RssAnon of the largest process of the run, sampled, MiB. */
@@ -165,6 +167,49 @@ export async function chooseTimer(): Promise<Timer> {
   return timer;
 }
 
+/** The processes whose CPU time each measured run reports as the server's. */
+let serverPids: () => number[] = () => [];
+
+/** Has every measured run also report the CPU time of the processes `pids` gives (the S3 server's). */
+export function watchServerCpu(pids: () => number[]): void {
+  serverPids = pids;
+}
+
+let clockTicks: number | undefined;
+
+/**
+ * utime + stime, in clock ticks, from a line of /proc/PID/stat (NaN when it is no such
+ * line). The command name in parentheses may hold spaces and parentheses itself: the
+ * fields are counted from the last ")".
+ */
+export function cpuTicksOfStat(stat: string): number {
+  const close = stat.lastIndexOf(")");
+  if (close < 0) return NaN;
+  // after "(comm) ": state, ppid, ...: utime is the 12th field, stime the 13th
+  const fields = stat.slice(close + 2).split(" ");
+  return fields.length < 13 ? NaN : Number(fields[11]) + Number(fields[12]);
+}
+
+/** CPU seconds (user + system, all threads) the processes `pids` have used so far, if /proc tells. */
+async function cpuSecondsOf(pids: number[]): Promise<number | undefined> {
+  if (pids.length === 0) return undefined;
+  // Deno grants /proc only to --allow-all: ask sh, as descendants() does.
+  const script = 'getconf CLK_TCK; for p; do cat /proc/"$p"/stat; done 2>/dev/null';
+  try {
+    const out = await new Deno.Command("sh", {
+      args: ["-c", script, "sh", ...pids.map(String)],
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    const [ticksLine, ...stats] = new TextDecoder().decode(out.stdout).trim().split("\n");
+    clockTicks ??= Number(ticksLine) || 100;
+    const ticks = stats.reduce((sum, stat) => sum + cpuTicksOfStat(stat), 0);
+    return stats.length === pids.length && Number.isFinite(ticks) ? ticks / clockTicks : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Runs `cmd args` to the end, with its wall time, user+sys CPU time and peak RSS. */
 export async function measure(
   cmd: string,
@@ -202,6 +247,8 @@ export async function measure(
   const settled = await waitForQuietMachine();
   if (settled > 2) console.error(`  (waited ${settled.toFixed(0)} s for the machine to settle)`);
   const memory = await startSampler();
+  const pids = serverPids();
+  const serverBefore = await cpuSecondsOf(pids);
   const t0 = performance.now();
   let child: Deno.ChildProcess;
   try {
@@ -215,6 +262,7 @@ export async function measure(
   try {
     const out = await child.output();
     const wall = (performance.now() - t0) / 1000;
+    const serverAfter = await cpuSecondsOf(pids);
     const decoder = new TextDecoder();
     const result: Measured = {
       wall,
@@ -222,6 +270,9 @@ export async function measure(
       code: out.code,
       stdout: decoder.decode(out.stdout),
       stderr: decoder.decode(out.stderr),
+      serverCpu: serverBefore === undefined || serverAfter === undefined
+        ? undefined
+        : serverAfter - serverBefore,
     };
     if (timeFile) {
       // GNU time puts "Command exited with non-zero status N" before the figures.

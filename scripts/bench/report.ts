@@ -55,6 +55,8 @@ export function fmtBytes(value: number | undefined): string {
 export interface Run {
   wall: number;
   cpu?: number;
+  /** CPU seconds of the S3 server's processes during the run (they share the cores). */
+  serverCpu?: number;
   /** Peak VmRSS, MiB. */
   rssMiB?: number;
   /** Peak RssAnon, MiB. */
@@ -73,8 +75,8 @@ export interface Row extends Run {
 /** The rows as a Markdown table, 0.4.0's figures beside ours. */
 export function renderRows(rows: Row[]): string {
   const lines = [
-    "| run | wall s | 0.4.0 wall s | × 0.4.0 | CPU s | RssAnon MiB | VmRSS MiB | 0.4.0 RssAnon / VmRSS MiB | MiB/s | bytes stored | 0.4.0 bytes stored |",
-    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    "| run | wall s | 0.4.0 wall s | × 0.4.0 | CPU s | server CPU s (0.4.0's run) | RssAnon MiB | VmRSS MiB | 0.4.0 RssAnon / VmRSS MiB | MiB/s | bytes stored | 0.4.0 bytes stored |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
   ];
   for (const r of rows) {
     const old = r.old;
@@ -85,6 +87,7 @@ export function renderRows(rows: Row[]): string {
         fmt(old?.wall, 2),
         old ? fmt(r.wall / old.wall, 2) : "—",
         fmt(r.cpu, 2),
+        `${fmt(r.serverCpu, 2)}${old ? ` (${fmt(old.serverCpu, 2)})` : ""}`,
         fmt(r.anonMiB, 1),
         fmt(r.rssMiB, 1),
         old ? `${fmt(old.anonMiB, 1)} / ${fmt(old.rssMiB, 1)}` : "—",

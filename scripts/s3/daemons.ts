@@ -70,6 +70,11 @@ case "$1" in */spare-s3-*) [ -n "$2" ] || rm -rf "$1" ;; esac`;
     return child;
   }
 
+  /** The PIDs of the daemons still running. */
+  pids(): number[] {
+    return this.#list.filter((d) => !d.exit).map((d) => d.child.pid);
+  }
+
   /** Throws when a daemon has exited. */
   checkAlive() {
     for (const d of this.#list) {
