@@ -428,7 +428,8 @@ async function main(): Promise<number> {
       `. spare 0.4.0: ${
         oldScript ? "run beside us (SPARE_040)" : "not run (SPARE_040 not set)"
       }. ` +
-      "Times are wall seconds; CPU, RssAnon and VmRSS are the client's, not the server's.",
+      "Times are wall seconds; CPU, RssAnon and VmRSS are the client's; server CPU is what " +
+      "the S3 server's processes spent during the same run, on the same cores.",
     ].join("\n");
     const text = `${header}\n\n${renderRows(rows)}\n\n${renderTargets(targets)}\n` +
       (sizes.mode === "quick" ? "\n(quick data: the targets are meant for the full run)\n" : "");
