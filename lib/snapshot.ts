@@ -58,6 +58,8 @@ export interface SnapshotData {
    * contents, so that a snapshot that cannot be restored in full loses nothing more.
    */
   listedDigests?: string[];
+  /** The digest of each path of `files`, when the decoding was asked to keep it (create). */
+  digestOfPath?: Map<string, string>;
 }
 
 /** Prefix names of snapshots start with this. */
@@ -241,8 +243,15 @@ export function notJson(name: string, err: unknown): SpareError {
   return new SpareError(`snapshot ${name} is damaged: its metadata is not valid JSON (${err})`);
 }
 
-/** decodeSnapshot of metadata already decoded from UTF-8. */
-export function decodeSnapshotText(text: string, name: string): SnapshotData {
+/**
+ * decodeSnapshot of metadata already decoded from UTF-8. With `keepDigestOfPath`, the
+ * checks' map of each path to its digest is kept (digestByPath then needs no second pass).
+ */
+export function decodeSnapshotText(
+  text: string,
+  name: string,
+  keepDigestOfPath = false,
+): SnapshotData {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -258,12 +267,15 @@ export function decodeSnapshotText(text: string, name: string): SnapshotData {
     throw new SpareError(`snapshot ${name} is damaged: files, structure or identity is missing`);
   }
   const badSymlinks = mergeSymlinks(parsed, parsed.structure, name);
-  const checked = checkEntries(parsed.files, parsed.structure, badSymlinks);
-  return { ...checked, identity: parsed.identity };
+  const { digestOfPath, ...checked } = checkEntries(parsed.files, parsed.structure, badSymlinks);
+  return keepDigestOfPath
+    ? { ...checked, identity: parsed.identity, digestOfPath }
+    : { ...checked, identity: parsed.identity };
 }
 
-/** Digest of each path in `files`, inverted. */
+/** Digest of each path in `files`, inverted (the map decoding kept, when it did). */
 export function digestByPath(snapshot: SnapshotData): Map<string, string> {
+  if (snapshot.digestOfPath) return snapshot.digestOfPath;
   const out = new Map<string, string>();
   for (const [digest, paths] of Object.entries(snapshot.files)) {
     for (const path of paths) out.set(path, digest);

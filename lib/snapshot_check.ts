@@ -19,6 +19,8 @@ export interface CheckedEntries {
   refused: RefusedEntry[];
   /** Every key of `files`, refused or not: pruning keeps what they name. */
   listedDigests: string[];
+  /** The digest of each path of the checked `files`. */
+  digestOfPath: Map<string, string>;
 }
 
 const S_IFMT = 0o170000;
@@ -195,6 +197,7 @@ export function checkEntries(
   for (const path of listedTwice) {
     refused.push({ path, reason: "files lists it under more than one digest" });
     delete structure[path];
+    digestOfPath.delete(path);
   }
   if (listedTwice.size > 0) {
     for (const [digest, paths] of Object.entries(checkedFiles)) {
@@ -203,7 +206,7 @@ export function checkEntries(
       else delete checkedFiles[digest];
     }
   }
-  return { files: checkedFiles, structure, refused, listedDigests };
+  return { files: checkedFiles, structure, refused, listedDigests, digestOfPath };
 }
 
 /**

@@ -76,6 +76,8 @@ export interface StoredMetadata {
 /**
  * Reads one snapshot as readSnapshot does, and keeps its stored form: a create whose new
  * metadata is the same, byte for byte, stores those .xz blocks again instead of compressing.
+ * The snapshot keeps its checks' map of each path to its digest (`digestOfPath`): create
+ * looks up every path in it (for 20,000 files, building it again took 30-50 ms).
  */
 export async function readSnapshotKeepingMetadata(
   bucket: Bucket,
@@ -85,7 +87,7 @@ export async function readSnapshotKeepingMetadata(
 ): Promise<{ snapshot: SnapshotData; stored: StoredMetadata }> {
   const stored: StoredMetadata = { length: 0, sha256: new Uint8Array(0), xz: [] };
   const text = await downloadMetadata(bucket, codec, listing, name, stored);
-  return { snapshot: decodeSnapshotText(text, name), stored };
+  return { snapshot: decodeSnapshotText(text, name, true), stored };
 }
 
 /** True when `metadata`, its blocks joined, is byte for byte what `stored` holds. */

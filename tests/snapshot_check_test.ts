@@ -1,6 +1,6 @@
 /** Issue 13: the checks every decoded snapshot passes (pure functions), and RestoreTarget's refusals. */
 import { assert, assertEquals, assertStringIncludes, assertThrows } from "./assert.ts";
-import { decodeSnapshot } from "../lib/snapshot.ts";
+import { decodeSnapshot, decodeSnapshotText, digestByPath } from "../lib/snapshot.ts";
 import { ancestorsOf, checkEntries, entryProblem, pathProblem } from "../lib/snapshot_check.ts";
 import { RestoreTarget } from "../lib/restore_target.ts";
 import { entry } from "./snapshot_writer.ts";
@@ -92,6 +92,32 @@ Deno.test("checkEntries keeps the valid part and refuses the rest, whatever the 
   assertEquals(Object.keys(checked.structure).sort(), ["__proto__", "constructor"]);
   assertEquals(checked.structure["__proto__"].type, "file");
   assertEquals(checked.refused, []);
+});
+
+Deno.test("checkEntries maps each path it keeps in files to its digest, and no other", () => {
+  const other = "b".repeat(64);
+  const structure: Record<string, unknown> = {
+    a: entry("file"),
+    b: entry("file"),
+    twice: entry("file"),
+    dir: entry("directory"),
+  };
+  const checked = checkEntries({
+    [DIGEST]: ["a", "twice", "dir", "missing", "../up"],
+    [other]: ["b", "twice"],
+  }, structure);
+  // "twice" is listed under two digests, "dir" is no file, "missing" is not described
+  assertEquals(checked.digestOfPath, new Map([["a", DIGEST], ["b", other]]));
+  const inverted = Object.entries(checked.files).flatMap(([d, paths]) => paths.map((p) => [p, d]));
+  assertEquals(new Map(inverted as [string, string][]), checked.digestOfPath);
+  // kept by the decoding only when asked (create), and then what digestByPath gives
+  const text = JSON.stringify({ files: { [DIGEST]: ["a"] }, structure: { a: entry("file") } })
+    .replace("}}", '}},"identity":"h:/p:1"');
+  assertEquals(decodeSnapshotText(text, "s").digestOfPath, undefined);
+  const kept = decodeSnapshotText(text, "s", true);
+  assertEquals(kept.digestOfPath, new Map([["a", DIGEST]]));
+  assert(digestByPath(kept) === kept.digestOfPath);
+  assertEquals(digestByPath(decodeSnapshotText(text, "s")), new Map([["a", DIGEST]]));
 });
 
 Deno.test("decodeSnapshot returns refused entries rather than throwing", () => {
