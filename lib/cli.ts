@@ -15,12 +15,12 @@ import { restoreCommand } from "./commands/restore.ts";
 import { snapshotsCommand } from "./commands/snapshots.ts";
 import { verifyCommand } from "./commands/verify.ts";
 import { intOption, Settings } from "./config.ts";
-import { ExitCode, SpareError, UsageError } from "./errors.ts";
-import { skipMatcher } from "./inventory.ts";
-import { parseDuration } from "./prune.ts";
-import { Log } from "./log.ts";
-import { chooseCodec, codecDescription, DEFAULT_LEVEL } from "./xz.ts";
-import { aesDescription, chooseAes } from "./aes.ts";
+import { ExitCode, SpareError, UsageError } from "./util/errors.ts";
+import { skipMatcher } from "./backup/scan.ts";
+import { parseDuration } from "./backup/prune.ts";
+import { Log } from "./util/log.ts";
+import { chooseCodec, codecDescription, DEFAULT_LEVEL } from "./codec/xz.ts";
+import { aesDescription, chooseAes } from "./crypto/aes.ts";
 import { resolve } from "node:path";
 
 /** spare's version. */

@@ -27,7 +27,7 @@
  * Exits 0 whatever the timings are; 1 on a real error, 130 when interrupted.
  */
 import { parseArgs } from "node:util";
-import { ObjectStore } from "../lib/s3.ts";
+import { ObjectStore } from "../lib/s3/client.ts";
 import { passThroughEnv, spareTaskFlags } from "../tests/cli.ts";
 import { type S3Server, startS3Server } from "./s3_server.ts";
 import {

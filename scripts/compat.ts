@@ -17,7 +17,7 @@
  *    directory's modes unchanged.
  * Prints one line per tree; exits 1 when any tree differs.
  */
-import { ObjectStore } from "../lib/s3.ts";
+import { ObjectStore } from "../lib/s3/client.ts";
 import { rawSnapshot } from "../tests/tree.ts";
 import {
   buildTree,

@@ -7,7 +7,7 @@
  *   deno task compile x86_64-unknown-linux-gnu
  *
  * The executables use the system's liblzma through FFI and carry lzma-native's prebuilt
- * addon as the fallback (see lib/xz.ts).
+ * addon as the fallback (see lib/codec/xz.ts).
  */
 
 /** The platforms we ship. */

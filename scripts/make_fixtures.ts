@@ -11,7 +11,7 @@
  * SPARE_040 names the executable that runs 0.4.0's CLI (see scripts/spare040.ts). The objects
  * differ on every run (0.4.0 draws random nonces); the descriptions do not.
  */
-import { ObjectStore } from "../lib/s3.ts";
+import { ObjectStore } from "../lib/s3/client.ts";
 import { startS3Server } from "./s3_server.ts";
 import { must040, spare040FromEnv } from "./spare040.ts";
 import {

@@ -1,7 +1,7 @@
 /** Issue 4: bad input gives one clear line on stderr, a documented exit code, and changes nothing in the bucket. */
-import { BlockCodec } from "../lib/block.ts";
-import { SpareError } from "../lib/errors.ts";
-import { readSnapshot } from "../lib/snapshots.ts";
+import { BlockCodec } from "../lib/codec/block.ts";
+import { SpareError } from "../lib/util/errors.ts";
+import { readSnapshot } from "../lib/snapshot/stored.ts";
 import { entry } from "./snapshot_writer.ts";
 import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
 import { type CliEnv, cliEnv, type CliResult, hasServer, spare, spareExpect } from "./cli.ts";

@@ -1,13 +1,13 @@
 import { assertEquals, assertRejects, assertStringIncludes, assertThrows } from "./assert.ts";
-import { BLOCK_SIZE, BlockCodec, newNonce } from "../lib/block.ts";
-import { digestOf } from "../lib/digest.ts";
-import { BlockAuthError } from "../lib/errors.ts";
-import { concatBytes } from "../lib/xz.ts";
+import { BLOCK_SIZE, BlockCodec, newNonce } from "../lib/codec/block.ts";
+import { digestOf } from "../lib/util/digest.ts";
+import { BlockAuthError } from "../lib/util/errors.ts";
+import { concatBytes } from "../lib/codec/xz.ts";
 import { pseudoRandom } from "./tree.ts";
 import { describedDigests, fixtureDescription, fixtureNames, fixtureObjects } from "./fixture.ts";
-import { AesSiv } from "../lib/siv.ts";
-import { type AesEngine, webCryptoAes } from "../lib/aes.ts";
-import { loadOpenSslAes } from "../lib/aes_openssl.ts";
+import { AesSiv } from "../lib/crypto/siv.ts";
+import { type AesEngine, webCryptoAes } from "../lib/crypto/aes.ts";
+import { loadOpenSslAes } from "../lib/crypto/aes_openssl.ts";
 import { AEAD, IntegrityError, PolyfillCryptoProvider } from "miscreant";
 
 Deno.test("every block of the 0.4.0 fixtures opens and each prefix hashes to its name", async () => {

@@ -1,10 +1,10 @@
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "./assert.ts";
-import { BLOCK_SIZE, BlockCodec } from "../lib/block.ts";
-import { blockKey, Bucket, READ_AHEAD_BLOCKS } from "../lib/bucket.ts";
-import { SpareError } from "../lib/errors.ts";
-import { ObjectStore } from "../lib/s3.ts";
-import { listingPagesReadFast } from "../lib/s3_listing.ts";
-import { concatBytes } from "../lib/xz.ts";
+import { BLOCK_SIZE, BlockCodec } from "../lib/codec/block.ts";
+import { blockKey, Bucket, READ_AHEAD_BLOCKS } from "../lib/bucket/bucket.ts";
+import { SpareError } from "../lib/util/errors.ts";
+import { ObjectStore } from "../lib/s3/client.ts";
+import { listingPagesReadFast } from "../lib/s3/listing.ts";
+import { concatBytes } from "../lib/codec/xz.ts";
 import { pseudoRandom } from "./tree.ts";
 import { cliEnv, hasServer, spare } from "./cli.ts";
 import { FaultProxy } from "./fault_proxy.ts";

@@ -3,7 +3,7 @@
  * and restores a tree; a block whose .xz stream is damaged inside an intact seal gives one
  * clear line naming the path; a system liblzma that does not load falls back silently.
  */
-import { BlockCodec } from "../lib/block.ts";
+import { BlockCodec } from "../lib/codec/block.ts";
 import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
 import { type CliEnv, cliEnv, hasServer, spare, spareExpect } from "./cli.ts";
 import { describeTree, openBucket, pseudoRandom, TempDirs } from "./tree.ts";

@@ -3,7 +3,7 @@
  * subprocess (`deno task test tests/create_restore_test.ts`); create alone: create_test.ts.
  */
 import fs from "node:fs";
-import { digestOf } from "../lib/digest.ts";
+import { digestOf } from "../lib/util/digest.ts";
 import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
 import { spare, spareExpect } from "./cli.ts";
 import { assertUnlocked, integration, prefixNames, writeText } from "./integration.ts";

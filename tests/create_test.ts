@@ -3,14 +3,14 @@
  * stores, unchanged metadata stored again, deduplication, --skip, --keep and the identity
  * check (`deno task test tests/create_test.ts`).
  */
-import { createSnapshot } from "../lib/backup.ts";
-import { BlockCodec } from "../lib/block.ts";
-import type { PrefixInfo } from "../lib/bucket.ts";
-import { digestOf } from "../lib/digest.ts";
-import { SpareError } from "../lib/errors.ts";
-import { Log } from "../lib/log.ts";
-import { newSnapshotPrefix } from "../lib/snapshot.ts";
-import { snapshotNames } from "../lib/snapshots.ts";
+import { createSnapshot } from "../lib/backup/backup.ts";
+import { BlockCodec } from "../lib/codec/block.ts";
+import type { PrefixInfo } from "../lib/bucket/bucket.ts";
+import { digestOf } from "../lib/util/digest.ts";
+import { SpareError } from "../lib/util/errors.ts";
+import { Log } from "../lib/util/log.ts";
+import { newSnapshotPrefix } from "../lib/snapshot/snapshot.ts";
+import { snapshotNames } from "../lib/snapshot/stored.ts";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "./assert.ts";
 import { spareExpect } from "./cli.ts";
 import { assertUnlocked, integration, prefixNames, snapshots, writeText } from "./integration.ts";

@@ -1,9 +1,9 @@
 /** FileReader on real files: block sizes, digests, files that change while they are read. */
 import { assertEquals, assertRejects, assertThrows } from "./assert.ts";
-import { BLOCK_SIZE } from "../lib/block.ts";
-import { digestOf } from "../lib/digest.ts";
-import { FileChangedError, FileReader, NotRegularFileError } from "../lib/file_reader.ts";
-import { concatBytes } from "../lib/xz.ts";
+import { BLOCK_SIZE } from "../lib/codec/block.ts";
+import { digestOf } from "../lib/util/digest.ts";
+import { FileChangedError, FileReader, NotRegularFileError } from "../lib/backup/file_reader.ts";
+import { concatBytes } from "../lib/codec/xz.ts";
 import { pseudoRandom } from "./tree.ts";
 
 async function inTempDir(fn: (dir: string) => Promise<void>): Promise<void> {

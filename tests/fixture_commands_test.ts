@@ -3,7 +3,7 @@
  * --structure-only, snapshots), through the CLI against the real server, on every bucket
  * written by the real 0.4.0 (tests/fixtures/), with expectations from its own listing.
  */
-import { digestOf } from "../lib/digest.ts";
+import { digestOf } from "../lib/util/digest.ts";
 import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
 import { type CliEnv, cliEnv, hasServer, restoreJson, spareBytes, spareExpect } from "./cli.ts";
 import { fixtureDescription, fixtureNames, fixtureObjects } from "./fixture.ts";

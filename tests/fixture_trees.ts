@@ -4,7 +4,7 @@
  * fixtures store beside the bucket's objects and that the tests compare a restore with.
  */
 import fs from "node:fs";
-import { digestOf } from "../lib/digest.ts";
+import { digestOf } from "../lib/util/digest.ts";
 import { walkTree } from "./tree.ts";
 
 /** 2021-01-01T00:00:00Z in seconds: entry n of a tree gets this mtime plus n seconds. */

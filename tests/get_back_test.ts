@@ -4,8 +4,8 @@
  * 0.4.0's buckets: fixture_commands_test.ts).
  */
 import fs from "node:fs";
-import { BlockCodec } from "../lib/block.ts";
-import { digestOf } from "../lib/digest.ts";
+import { BlockCodec } from "../lib/codec/block.ts";
+import { digestOf } from "../lib/util/digest.ts";
 import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
 import { cliEnv, hasServer, restoreJson, spare, spareBytes, spareExpect } from "./cli.ts";
 import {

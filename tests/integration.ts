@@ -1,6 +1,6 @@
 /** The integration tests' set-up: a fresh bucket on the test server, direct access to it, temp dirs. */
-import type { Bucket } from "../lib/bucket.ts";
-import type { ObjectStore } from "../lib/s3.ts";
+import type { Bucket } from "../lib/bucket/bucket.ts";
+import type { ObjectStore } from "../lib/s3/client.ts";
 import { assert, assertEquals } from "./assert.ts";
 import { type CliEnv, cliEnv, hasServer, spareExpect } from "./cli.ts";
 import { openBucket, TempDirs } from "./tree.ts";

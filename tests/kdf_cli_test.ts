@@ -1,10 +1,10 @@
 /** Issue 13: `create --kdf scrypt` through the CLI, against the real server. */
 import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
 import { type CliEnv, cliEnv, hasServer, spare, spareExpect } from "./cli.ts";
-import { BlockCodec } from "../lib/block.ts";
-import { BlockAuthError } from "../lib/errors.ts";
-import { decodeKdfSettings, KDF_KEY } from "../lib/kdf.ts";
-import { readSnapshot, resolveSnapshot } from "../lib/snapshots.ts";
+import { BlockCodec } from "../lib/codec/block.ts";
+import { BlockAuthError } from "../lib/util/errors.ts";
+import { decodeKdfSettings, KDF_KEY } from "../lib/crypto/kdf.ts";
+import { readSnapshot, resolveSnapshot } from "../lib/snapshot/stored.ts";
 import { bucketState, describeTree, openBucket, TempDirs } from "./tree.ts";
 
 const options = { ignore: !hasServer, sanitizeResources: false, sanitizeOps: false };

@@ -1,4 +1,4 @@
-/** Issue 13: key derivation (lib/kdf.ts): RFC 7914's scrypt vectors, and `.spare-kdf` as untrusted input. */
+/** Issue 13: key derivation (lib/crypto/kdf.ts): RFC 7914's scrypt vectors, and `.spare-kdf` as untrusted input. */
 import { assert, assertEquals, assertRejects, assertThrows } from "./assert.ts";
 import {
   decodeKdfSettings,
@@ -9,9 +9,9 @@ import {
   scryptKey,
   SHA512,
   toHex,
-} from "../lib/kdf.ts";
-import { BlockCodec, newNonce } from "../lib/block.ts";
-import { BlockAuthError, SpareError } from "../lib/errors.ts";
+} from "../lib/crypto/kdf.ts";
+import { BlockCodec, newNonce } from "../lib/codec/block.ts";
+import { BlockAuthError, SpareError } from "../lib/util/errors.ts";
 
 const encoder = new TextEncoder();
 

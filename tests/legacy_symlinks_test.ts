@@ -6,10 +6,10 @@ import { assert, assertEquals, assertRejects, assertStringIncludes } from "./ass
 import { cliEnv, hasServer, spareExpect } from "./cli.ts";
 import { buildTree, describeTree, LINK_TREES, makeOutside } from "./fixture_trees.ts";
 import { openBucket, rawSnapshot, TempDirs } from "./tree.ts";
-import { SpareError } from "../lib/errors.ts";
-import { compareCodePoints, splitSymlinks } from "../lib/legacy_symlinks.ts";
-import { legacyTarget } from "../lib/inventory.ts";
-import { decodeSnapshot, encodeSnapshot, type Entry } from "../lib/snapshot.ts";
+import { SpareError } from "../lib/util/errors.ts";
+import { compareCodePoints, splitSymlinks } from "../lib/snapshot/legacy_symlinks.ts";
+import { legacyTarget } from "../lib/backup/scan.ts";
+import { decodeSnapshot, encodeSnapshot, type Entry } from "../lib/snapshot/snapshot.ts";
 
 const ROOT = "/srv/tree";
 const base = { user: "root", group: "root", size: 0, mtime_ns: 0, inode: 1 };

@@ -9,8 +9,8 @@ import {
   listInRanges,
   type PageOptions,
   planListingRanges,
-} from "../lib/listing_ranges.ts";
-import type { ListingPage } from "../lib/s3_listing.ts";
+} from "../lib/s3/listing_ranges.ts";
+import type { ListingPage } from "../lib/s3/listing.ts";
 
 /** A bucket of `keys` listed as ListObjectsV2 lists: by UTF-8 bytes, after StartAfter, by tokens. */
 function memoryBucket(keys: string[]) {

@@ -3,7 +3,7 @@
  * of its own outside create's uploads and during them (mapBlockBuffersApart), and whether
  * freeing it unmaps it. Prints that as JSON, or null where glibc's mallinfo2 is missing.
  */
-import { discard, mapBlockBuffersApart, returnFreedBlocksToSystem } from "../lib/memory.ts";
+import { discard, mapBlockBuffersApart, returnFreedBlocksToSystem } from "../lib/util/memory.ts";
 
 const BLOCK = 1024 * 1024;
 

@@ -1,5 +1,5 @@
 import { assertEquals } from "./assert.ts";
-import { parseListingXml } from "../lib/s3_listing.ts";
+import { parseListingXml } from "../lib/s3/listing.ts";
 
 const encoder = new TextEncoder();
 

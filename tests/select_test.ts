@@ -1,14 +1,14 @@
 /** Pure functions of issue 15: globs, partial-restore selection, diff, --keep-within, sampling, formats. */
 import { assert, assertEquals } from "./assert.ts";
-import { prefixDamage } from "../lib/bucket.ts";
-import { countChanges, diffSnapshots } from "../lib/diff.ts";
-import { UsageError } from "../lib/errors.ts";
-import { humanBytes, localIsoTime, modeString } from "../lib/format.ts";
-import { globMatcher, relativePath } from "../lib/glob.ts";
-import { parseDuration, snapshotsToKeep } from "../lib/prune.ts";
-import { isSelected, type Selection, selectSnapshot } from "../lib/select.ts";
-import type { Entry, SnapshotData } from "../lib/snapshot.ts";
-import { sampleOf } from "../lib/verify.ts";
+import { prefixDamage } from "../lib/bucket/bucket.ts";
+import { countChanges, diffSnapshots } from "../lib/snapshot/diff.ts";
+import { UsageError } from "../lib/util/errors.ts";
+import { humanBytes, localIsoTime, modeString } from "../lib/util/format.ts";
+import { globMatcher, relativePath } from "../lib/util/glob.ts";
+import { parseDuration, snapshotsToKeep } from "../lib/backup/prune.ts";
+import { isSelected, type Selection, selectSnapshot } from "../lib/snapshot/select.ts";
+import type { Entry, SnapshotData } from "../lib/snapshot/snapshot.ts";
+import { sampleOf } from "../lib/verify/verify.ts";
 
 Deno.test("glob: * and ? stay within one component, ** crosses them", () => {
   const cases: [string, string[], string[]][] = [

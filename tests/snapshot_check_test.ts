@@ -1,8 +1,8 @@
 /** Issue 13: the checks every decoded snapshot passes (pure functions), and RestoreTarget's refusals. */
 import { assert, assertEquals, assertStringIncludes, assertThrows } from "./assert.ts";
-import { decodeSnapshot, decodeSnapshotText, digestByPath } from "../lib/snapshot.ts";
-import { ancestorsOf, checkEntries, entryProblem, pathProblem } from "../lib/snapshot_check.ts";
-import { RestoreTarget } from "../lib/restore_target.ts";
+import { decodeSnapshot, decodeSnapshotText, digestByPath } from "../lib/snapshot/snapshot.ts";
+import { ancestorsOf, checkEntries, entryProblem, pathProblem } from "../lib/snapshot/check.ts";
+import { RestoreTarget } from "../lib/restore/target.ts";
 import { entry } from "./snapshot_writer.ts";
 
 const DIGEST = "a".repeat(64);

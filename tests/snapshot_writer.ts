@@ -4,11 +4,11 @@
  * BlockCodec with the test's password. The metadata is the builder's objects as JSON, in
  * 0.4.0's key order (encodeSnapshot would sort symlinks out of entries it cannot read).
  */
-import { BLOCK_SIZE, BlockCodec } from "../lib/block.ts";
-import { digestOf } from "../lib/digest.ts";
-import { SYMLINKS_FIELD } from "../lib/legacy_symlinks.ts";
-import { newSnapshotPrefix } from "../lib/snapshot.ts";
-import { snapshotNames } from "../lib/snapshots.ts";
+import { BLOCK_SIZE, BlockCodec } from "../lib/codec/block.ts";
+import { digestOf } from "../lib/util/digest.ts";
+import { SYMLINKS_FIELD } from "../lib/snapshot/legacy_symlinks.ts";
+import { newSnapshotPrefix } from "../lib/snapshot/snapshot.ts";
+import { snapshotNames } from "../lib/snapshot/stored.ts";
 import type { CliEnv } from "./cli.ts";
 import { openBucket } from "./tree.ts";
 

@@ -1,8 +1,8 @@
 /** Helpers for the integration tests: describe a directory tree, reach a test bucket directly. */
-import { BlockCodec } from "../lib/block.ts";
-import { Bucket } from "../lib/bucket.ts";
-import { concatBytes } from "../lib/xz.ts";
-import { ObjectStore } from "../lib/s3.ts";
+import { BlockCodec } from "../lib/codec/block.ts";
+import { Bucket } from "../lib/bucket/bucket.ts";
+import { concatBytes } from "../lib/codec/xz.ts";
+import { ObjectStore } from "../lib/s3/client.ts";
 import type { CliEnv } from "./cli.ts";
 
 /** One path of a tree as lstat sees it (mode without type bits, mtime in milliseconds). */

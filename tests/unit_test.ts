@@ -1,15 +1,15 @@
 /** Pure functions: no server, no files. */
 import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
-import { blockKey, groupIntoPrefixes, isPrefixName, parseBlockKey } from "../lib/bucket.ts";
+import { blockKey, groupIntoPrefixes, isPrefixName, parseBlockKey } from "../lib/bucket/bucket.ts";
 import { intOption } from "../lib/config.ts";
-import { SpareError, UsageError } from "../lib/errors.ts";
-import { legacyTarget, normalize, skipMatcher } from "../lib/inventory.ts";
-import { splitSymlinks } from "../lib/legacy_symlinks.ts";
-import { formatProgress } from "../lib/progress.ts";
-import { concatBytes } from "../lib/xz.ts";
-import { discard, discardable } from "../lib/memory.ts";
-import { abortableRequest, endpointUrl } from "../lib/s3.ts";
-import { describeS3Error, isTransient, TruncatedBodyError } from "../lib/s3_errors.ts";
+import { SpareError, UsageError } from "../lib/util/errors.ts";
+import { legacyTarget, normalize, skipMatcher } from "../lib/backup/scan.ts";
+import { splitSymlinks } from "../lib/snapshot/legacy_symlinks.ts";
+import { formatProgress } from "../lib/util/progress.ts";
+import { concatBytes } from "../lib/codec/xz.ts";
+import { discard, discardable } from "../lib/util/memory.ts";
+import { abortableRequest, endpointUrl } from "../lib/s3/client.ts";
+import { describeS3Error, isTransient, TruncatedBodyError } from "../lib/s3/errors.ts";
 import { S3ServiceException } from "@aws-sdk/client-s3";
 import {
   decodeSnapshot,
@@ -20,7 +20,7 @@ import {
   newSnapshotPrefix,
   ulid,
   ulidTime,
-} from "../lib/snapshot.ts";
+} from "../lib/snapshot/snapshot.ts";
 
 Deno.test("--skip matches at the start of the relative path, as 0.4.0 did", () => {
   const skip = skipMatcher(["cache", "./logs/.*\\.gz", "tmp$"]);

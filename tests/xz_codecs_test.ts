@@ -4,15 +4,15 @@
  * read what the FFI codec writes, and damaged streams fail (never hang).
  */
 import { assert, assertEquals } from "./assert.ts";
-import { liblzmaCallsOffThread, loadSystemCodec, outputSizeHint } from "../lib/xz_ffi.ts";
-import { loadNativeCodec } from "../lib/xz_native.ts";
-import type { XzCodec } from "../lib/xz_types.ts";
-import { BLOCK_SIZE } from "../lib/block.ts";
+import { liblzmaCallsOffThread, loadSystemCodec, outputSizeHint } from "../lib/codec/xz_ffi.ts";
+import { loadNativeCodec } from "../lib/codec/xz_native.ts";
+import type { XzCodec } from "../lib/codec/xz_types.ts";
+import { BLOCK_SIZE } from "../lib/codec/block.ts";
 import { pseudoRandom } from "./tree.ts";
 import { pipeThrough } from "./pipe.ts";
 import process from "node:process";
-import { returnFreedBlocksToSystem } from "../lib/memory.ts";
-import { concatBytes } from "../lib/xz_stored.ts";
+import { returnFreedBlocksToSystem } from "../lib/util/memory.ts";
+import { concatBytes } from "../lib/codec/xz_stored.ts";
 
 const codecs: XzCodec[] = [loadSystemCodec(), await loadNativeCodec()];
 

@@ -2,9 +2,9 @@
  * Run by xz_codecs_test.ts with `--v8-flags=--expose-gc`: compresses and decompresses small
  * blocks through the FFI codec for a few seconds while garbage is collected all the time;
  * prints the number of failed or wrong round trips. Buffers whose addresses liblzma holds
- * during a call on another thread must stay reachable (lib/xz_ffi.ts, pinned).
+ * during a call on another thread must stay reachable (lib/codec/xz_ffi.ts, pinned).
  */
-import { loadSystemCodec } from "../lib/xz_ffi.ts";
+import { loadSystemCodec } from "../lib/codec/xz_ffi.ts";
 
 const codec = loadSystemCodec();
 const gc = (globalThis as { gc?: () => void }).gc;

@@ -10,7 +10,7 @@ import {
   dictionarySize,
   readStoredXz,
   storedXz,
-} from "../lib/xz.ts";
+} from "../lib/codec/xz.ts";
 import { pseudoRandom } from "./tree.ts";
 import { pipeThrough } from "./pipe.ts";
 

@@ -1,8 +1,8 @@
 /** `cat`: one file of a snapshot to stdout, block by block, checked against its digest. */
-import { ExitCode, SpareError } from "../errors.ts";
-import { relativePath } from "../glob.ts";
-import { writeAll } from "../restore.ts";
-import { digestByPath } from "../snapshot.ts";
+import { ExitCode, SpareError } from "../util/errors.ts";
+import { relativePath } from "../util/glob.ts";
+import { writeAll } from "../restore/restore.ts";
+import { digestByPath } from "../snapshot/snapshot.ts";
 import type { Command } from "./context.ts";
 import { backedUpPath, openForReading, readChosenSnapshot } from "./read_only.ts";
 

@@ -3,13 +3,13 @@
  * SPARE_* fallbacks, the operator's output, and a connection to the bucket.
  */
 import { parseArgs } from "node:util";
-import { BlockCodec } from "../block.ts";
-import { Bucket } from "../bucket.ts";
+import { BlockCodec } from "../codec/block.ts";
+import { Bucket } from "../bucket/bucket.ts";
 import { Settings } from "../config.ts";
-import type { Log } from "../log.ts";
-import { ProgressLine } from "../progress.ts";
-import { newScryptSettings } from "../kdf.ts";
-import { ObjectStore } from "../s3.ts";
+import type { Log } from "../util/log.ts";
+import { ProgressLine } from "../util/progress.ts";
+import { newScryptSettings } from "../crypto/kdf.ts";
+import { ObjectStore } from "../s3/client.ts";
 
 /** Every option of every command (node:util parseArgs). */
 export const OPTIONS = {

@@ -1,8 +1,8 @@
 /** `create`: back up --path into the bucket as a new snapshot, then prune. */
-import { createSnapshot } from "../backup.ts";
-import { ExitCode, SpareError } from "../errors.ts";
-import { withLock } from "../lock.ts";
-import { keepFreedMemoryWhileReading, reuseCompressorMemory } from "../memory.ts";
+import { createSnapshot } from "../backup/backup.ts";
+import { ExitCode, SpareError } from "../util/errors.ts";
+import { withLock } from "../bucket/lock.ts";
+import { keepFreedMemoryWhileReading, reuseCompressorMemory } from "../util/memory.ts";
 import { type Command, openCodec, progressLine } from "./context.ts";
 
 /** `spare create`. */

@@ -1,8 +1,8 @@
 /** `diff`: paths added, removed and changed between two snapshots (default the two newest). */
-import { countChanges, diffSnapshots } from "../diff.ts";
-import { ExitCode, SpareError } from "../errors.ts";
-import { SNAPSHOT_PREFIX } from "../snapshot.ts";
-import { snapshotNames } from "../snapshots.ts";
+import { countChanges, diffSnapshots } from "../snapshot/diff.ts";
+import { ExitCode, SpareError } from "../util/errors.ts";
+import { SNAPSHOT_PREFIX } from "../snapshot/snapshot.ts";
+import { snapshotNames } from "../snapshot/stored.ts";
 import type { Command } from "./context.ts";
 import { openForReading, readChosenSnapshot } from "./read_only.ts";
 

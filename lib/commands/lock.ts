@@ -1,6 +1,6 @@
 /** `lock` and `unlock`: take or release the bucket's lock by hand. */
-import { ExitCode } from "../errors.ts";
-import { lockHolder } from "../lock.ts";
+import { ExitCode } from "../util/errors.ts";
+import { lockHolder } from "../bucket/lock.ts";
 import type { Command } from "./context.ts";
 
 /** `spare lock`: creates `.lock` (exit 1 when it exists already). */

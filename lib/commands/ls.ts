@@ -1,8 +1,8 @@
 /** `ls`: the paths of one snapshot (default the latest), all or those matching globs. */
-import { ExitCode } from "../errors.ts";
-import { columns, localIsoTime, modeString } from "../format.ts";
-import { anyGlob, globMatcher } from "../glob.ts";
-import { digestByPath, type Entry } from "../snapshot.ts";
+import { ExitCode } from "../util/errors.ts";
+import { columns, localIsoTime, modeString } from "../util/format.ts";
+import { anyGlob, globMatcher } from "../util/glob.ts";
+import { digestByPath, type Entry } from "../snapshot/snapshot.ts";
 import type { Command } from "./context.ts";
 import { backedUpPath, openForReading, readChosenSnapshot } from "./read_only.ts";
 

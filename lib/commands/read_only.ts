@@ -2,10 +2,10 @@
  * What the read-only commands (ls, diff, cat, snapshots) share: the bucket opened without a
  * lock (it must still carry spare's marker), listed once, and snapshots read by ID.
  */
-import type { BlockCodec } from "../block.ts";
-import type { Bucket, BucketListing } from "../bucket.ts";
-import { SNAPSHOT_PREFIX, type SnapshotData } from "../snapshot.ts";
-import { readSnapshot, resolveSnapshot } from "../snapshots.ts";
+import type { BlockCodec } from "../codec/block.ts";
+import type { Bucket, BucketListing } from "../bucket/bucket.ts";
+import { SNAPSHOT_PREFIX, type SnapshotData } from "../snapshot/snapshot.ts";
+import { readSnapshot, resolveSnapshot } from "../snapshot/stored.ts";
 import { type CommandContext, openCodec } from "./context.ts";
 
 /** A bucket opened for reading: its codec and one listing. */

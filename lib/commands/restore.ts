@@ -1,11 +1,11 @@
 /** `restore`: rebuild one snapshot (default the latest), or a part of it, into an empty --path, or complete one. */
-import { ExitCode, SpareError } from "../errors.ts";
-import { globMatcher } from "../glob.ts";
-import { withLock } from "../lock.ts";
-import { prepareTarget, restoreSnapshot } from "../restore.ts";
-import { type Selection, selectSnapshot } from "../select.ts";
-import { SNAPSHOT_PREFIX } from "../snapshot.ts";
-import { readSnapshot, resolveSnapshot } from "../snapshots.ts";
+import { ExitCode, SpareError } from "../util/errors.ts";
+import { globMatcher } from "../util/glob.ts";
+import { withLock } from "../bucket/lock.ts";
+import { prepareTarget, restoreSnapshot } from "../restore/restore.ts";
+import { type Selection, selectSnapshot } from "../snapshot/select.ts";
+import { SNAPSHOT_PREFIX } from "../snapshot/snapshot.ts";
+import { readSnapshot, resolveSnapshot } from "../snapshot/stored.ts";
 import {
   type Command,
   type CommandContext,

@@ -1,8 +1,8 @@
 /** `snapshots`: list the bucket's snapshots, the newest last. */
-import { ExitCode } from "../errors.ts";
-import { columns, humanBytes, localIsoTime } from "../format.ts";
-import { SNAPSHOT_PREFIX, ulidTime } from "../snapshot.ts";
-import { readSnapshot, snapshotNames } from "../snapshots.ts";
+import { ExitCode } from "../util/errors.ts";
+import { columns, humanBytes, localIsoTime } from "../util/format.ts";
+import { SNAPSHOT_PREFIX, ulidTime } from "../snapshot/snapshot.ts";
+import { readSnapshot, snapshotNames } from "../snapshot/stored.ts";
 import type { Command } from "./context.ts";
 import { openForReading } from "./read_only.ts";
 

@@ -3,7 +3,7 @@
  * --block-size=1MiB` (one process, one .xz stream per file, like spare) and `xz -d`, and
  * raw PUT/GET of 1 MiB objects to the same server, for reference beside spare's runs.
  */
-import type { ObjectStore } from "../../lib/s3.ts";
+import type { ObjectStore } from "../../lib/s3/client.ts";
 import { MIB, type PlannedFile, type Sizes } from "./data.ts";
 import { measure } from "./measure.ts";
 import type { Row } from "./report.ts";

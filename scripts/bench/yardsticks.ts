@@ -1,6 +1,6 @@
 /** The bench's yardsticks and helpers: raw PUT/GET, GETs of every stored object, buckets. */
 import process from "node:process";
-import type { ObjectStore } from "../../lib/s3.ts";
+import type { ObjectStore } from "../../lib/s3/client.ts";
 import { MIB, Rng } from "./data.ts";
 import type { Measured } from "./measure.ts";
 import type { Row } from "./report.ts";

@@ -72,7 +72,7 @@ function applyTrimThreshold(): void {
  * allocates anew for every block, is reused from file to file instead of handed back and
  * faulted in again (a create of 20,000 small files: 94 s, 25 s of it in the kernel, against
  * 82 s and 11 s). noteTransientBytes trims the arenas every few MiB of blocks all the same.
- * The system codec keeps its encoders between blocks (lib/xz_ffi.ts) and needs none of it.
+ * The system codec keeps its encoders between blocks (lib/codec/xz_ffi.ts) and needs none of it.
  * Not for restore and verify: the arenas would keep 10-20 MiB more resident for no gain.
  */
 export function reuseCompressorMemory(): void {

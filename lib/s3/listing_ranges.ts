@@ -10,9 +10,9 @@
  * these ranges about 23.
  */
 
-import { forEachConcurrent } from "./limit.ts";
-import type { ObjectInfo } from "./s3.ts";
-import type { ListingPage } from "./s3_listing.ts";
+import { forEachConcurrent } from "../util/limit.ts";
+import type { ObjectInfo } from "./client.ts";
+import type { ListingPage } from "./listing.ts";
 
 /** What a ListObjectsV2 request asks for: keys after `startAfter`, or the page a token continues. */
 export interface PageOptions {

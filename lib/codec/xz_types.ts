@@ -19,7 +19,7 @@ const BLOCK_DICT_SIZE = 1 << 20;
  * The smallest dictionary we ask for. liblzma's match finder clears a hash table of at
  * least 64 Ki entries for any dictionary up to 64 KiB, so a smaller dictionary saves no
  * work, and one size for every input up to 64 KiB lets the encoder kept between blocks
- * (lib/xz_ffi.ts) serve them all: with sizes from 4 KiB up, the files of a tree took turns
+ * (lib/codec/xz_ffi.ts) serve them all: with sizes from 4 KiB up, the files of a tree took turns
  * with each other's encoders, and the 1 MiB blocks of its large files with theirs.
  */
 const MIN_DICT_SIZE = 1 << 16;

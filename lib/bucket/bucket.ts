@@ -2,14 +2,20 @@
  * The bucket layer (0.4.0's "envoy"): the `.spare` marker, the `.lock`, and prefixes
  * stored as numbered, encrypted blocks (FORMAT.md).
  */
-import { BLOCK_SIZE, type BlockCodec, newNonce } from "./block.ts";
-import { ContentHasher } from "./digest.ts";
-import { SpareError } from "./errors.ts";
-import { decodeKdfSettings, encodeKdfSettings, KDF_KEY, type KdfSettings, SHA512 } from "./kdf.ts";
-import { Semaphore } from "./limit.ts";
-import { discard, discardable, noteBlockBytes, noteTransientBytes } from "./memory.ts";
-import { listInRanges, type PageOptions } from "./listing_ranges.ts";
-import type { ObjectInfo, ObjectStore } from "./s3.ts";
+import { BLOCK_SIZE, type BlockCodec, newNonce } from "../codec/block.ts";
+import { ContentHasher } from "../util/digest.ts";
+import { SpareError } from "../util/errors.ts";
+import {
+  decodeKdfSettings,
+  encodeKdfSettings,
+  KDF_KEY,
+  type KdfSettings,
+  SHA512,
+} from "../crypto/kdf.ts";
+import { Semaphore } from "../util/limit.ts";
+import { discard, discardable, noteBlockBytes, noteTransientBytes } from "../util/memory.ts";
+import { listInRanges, type PageOptions } from "../s3/listing_ranges.ts";
+import type { ObjectInfo, ObjectStore } from "../s3/client.ts";
 
 const MARKER_KEY = ".spare";
 const LOCK_KEY = ".lock";

@@ -2,7 +2,7 @@
  * S3 access over @aws-sdk/client-s3: path-style, byte-array bodies, checksums only when
  * required, listings that follow continuation tokens, batch deletes with a fallback,
  * request timeouts and bounded retries. Errors come out as one-line SpareErrors
- * (lib/s3_errors.ts).
+ * (lib/s3/errors.ts).
  */
 import {
   CreateBucketCommand,
@@ -18,7 +18,7 @@ import {
 import http from "node:http";
 import { Readable } from "node:stream";
 import https from "node:https";
-import { SpareError } from "./errors.ts";
+import { SpareError } from "../util/errors.ts";
 import {
   BodyLengthError,
   describeS3Error,
@@ -28,8 +28,8 @@ import {
   isTransient,
   RequestTimeoutError,
   TruncatedBodyError,
-} from "./s3_errors.ts";
-import { type ListingHolder, type ListingPage, readListingFast } from "./s3_listing.ts";
+} from "./errors.ts";
+import { type ListingHolder, type ListingPage, readListingFast } from "./listing.ts";
 
 /** Where and how to reach the S3 server. */
 export interface S3Config {

@@ -1,13 +1,13 @@
 /**
  * The block codec: a block's stored bytes are the AES-SIV seal of its .xz compression,
- * keyed by SHA-512(password) (or scrypt, for buckets made with --kdf scrypt: lib/kdf.ts),
+ * keyed by SHA-512(password) (or scrypt, for buckets made with --kdf scrypt: lib/crypto/kdf.ts),
  * with the associated data `[b"", nonce]` (FORMAT.md).
  */
-import { BlockAuthError, BlockDecompressError } from "./errors.ts";
-import { deriveKey, type KdfSettings, SHA512, toHex } from "./kdf.ts";
-import { Semaphore } from "./limit.ts";
-import { discard, discardable, noteBlockBytes, noteTransientBytes } from "./memory.ts";
-import { AesSiv } from "./siv.ts";
+import { BlockAuthError, BlockDecompressError } from "../util/errors.ts";
+import { deriveKey, type KdfSettings, SHA512, toHex } from "../crypto/kdf.ts";
+import { Semaphore } from "../util/limit.ts";
+import { discard, discardable, noteBlockBytes, noteTransientBytes } from "../util/memory.ts";
+import { AesSiv } from "../crypto/siv.ts";
 import { compressLzma, decompress, DEFAULT_LEVEL, storedIfIncompressible } from "./xz.ts";
 
 /** Plaintext bytes per block. */

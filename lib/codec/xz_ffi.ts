@@ -5,8 +5,8 @@
  * (`nonblocking`), so that `--jobs N` keeps N cores busy; those of small blocks run on the
  * calling thread (SMALL_WORK).
  */
-import { offHeap, openFirstLibrary, pinned } from "./ffi.ts";
-import { discard } from "./memory.ts";
+import { offHeap, openFirstLibrary, pinned } from "../util/ffi.ts";
+import { discard } from "../util/memory.ts";
 import { concatBytes, useNativeCrc64 } from "./xz_stored.ts";
 import { dictionarySize, type XzCodec } from "./xz_types.ts";
 

@@ -1,19 +1,19 @@
 /**
- * `verify`: for every snapshot, every entry passes the checks of decoding (lib/snapshot_check.ts:
+ * `verify`: for every snapshot, every entry passes the checks of decoding (lib/snapshot/check.ts:
  * paths, fields, every path in `files` a file in `structure`), and every digest exists,
  * opens, decompresses and hashes to its name. Each digest is downloaded once. `--sample`
  * downloads a seeded random share of the digests; `--structure-only` downloads none and
  * checks from one listing that every digest has all its blocks.
  */
-import { BLOCK_SIZE, type BlockCodec } from "./block.ts";
-import { type Bucket, type BucketListing, prefixDamage } from "./bucket.ts";
-import { BlockAuthError, SpareError } from "./errors.ts";
-import { forEachConcurrent } from "./limit.ts";
-import type { Log } from "./log.ts";
-import type { ProgressFigures } from "./progress.ts";
-import { SNAPSHOT_PREFIX } from "./snapshot.ts";
-import { describeRefused } from "./snapshot_check.ts";
-import { readSnapshot, snapshotNames } from "./snapshots.ts";
+import { BLOCK_SIZE, type BlockCodec } from "../codec/block.ts";
+import { type Bucket, type BucketListing, prefixDamage } from "../bucket/bucket.ts";
+import { BlockAuthError, SpareError } from "../util/errors.ts";
+import { forEachConcurrent } from "../util/limit.ts";
+import type { Log } from "../util/log.ts";
+import type { ProgressFigures } from "../util/progress.ts";
+import { SNAPSHOT_PREFIX } from "../snapshot/snapshot.ts";
+import { describeRefused } from "../snapshot/check.ts";
+import { readSnapshot, snapshotNames } from "../snapshot/stored.ts";
 
 /** One thing found wrong, with the paths it affects. */
 export interface Problem {

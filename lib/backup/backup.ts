@@ -2,21 +2,21 @@
  * `create`: scan the tree, upload every digest the bucket lacks (block 1 last), write the
  * snapshot, prune to the newest snapshots.
  */
-import { BLOCK_SIZE, type BlockCodec } from "./block.ts";
-import type { Bucket, BucketListing } from "./bucket.ts";
-import { SpareError } from "./errors.ts";
+import { BLOCK_SIZE, type BlockCodec } from "../codec/block.ts";
+import type { Bucket, BucketListing } from "../bucket/bucket.ts";
+import { SpareError } from "../util/errors.ts";
 import { FileChangedError, FileReader, NotRegularFileError } from "./file_reader.ts";
-import { type Inventory, type ScannedPath, scanTree } from "./inventory.ts";
-import { forEachConcurrent, Semaphore } from "./limit.ts";
+import { type Inventory, type ScannedPath, scanTree } from "./scan.ts";
+import { forEachConcurrent, Semaphore } from "../util/limit.ts";
 import {
   collectEvery,
   keepFreedMemoryWhileReading,
   mapBlockBuffersApart,
   releaseMemoryNow,
-} from "./memory.ts";
-import { hostName } from "./lock.ts";
-import type { Log } from "./log.ts";
-import { Owners } from "./owners.ts";
+} from "../util/memory.ts";
+import { hostName } from "../bucket/lock.ts";
+import type { Log } from "../util/log.ts";
+import { Owners } from "../util/owners.ts";
 import { prune, snapshotsToKeep } from "./prune.ts";
 import {
   digestByPath,
@@ -26,14 +26,14 @@ import {
   SNAPSHOT_PREFIX,
   type SnapshotData,
   ulidTime,
-} from "./snapshot.ts";
+} from "../snapshot/snapshot.ts";
 import {
   isStoredMetadata,
   readSnapshot,
   readSnapshotKeepingMetadata,
   snapshotNames as completeSnapshots,
   type StoredMetadata,
-} from "./snapshots.ts";
+} from "../snapshot/stored.ts";
 
 /** What `create` was asked to do. */
 export interface CreateOptions {

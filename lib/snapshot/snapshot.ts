@@ -1,12 +1,12 @@
 /**
  * Snapshot metadata (FORMAT.md): `files` (digest → paths), `structure` (path → entry) and
  * `identity`, stored as UTF-8 JSON under the prefix `snapshot_<ULID>`; ours adds `symlinks`,
- * the links 0.4.0 cannot restore (lib/legacy_symlinks.ts), merged back into `structure` here.
+ * the links 0.4.0 cannot restore (lib/snapshot/legacy_symlinks.ts), merged back into `structure` here.
  */
-import { SpareError } from "./errors.ts";
+import { SpareError } from "../util/errors.ts";
 import { splitSymlinks, SYMLINKS_FIELD } from "./legacy_symlinks.ts";
-import { checkEntries, type RefusedEntry } from "./snapshot_check.ts";
-import { concatBytes } from "./xz.ts";
+import { checkEntries, type RefusedEntry } from "./check.ts";
+import { concatBytes } from "../codec/xz.ts";
 
 /** Fields every entry has. */
 interface EntryBase {
@@ -226,7 +226,7 @@ function mergeSymlinks(
 
 /**
  * Parses snapshot metadata; damaged JSON is a SpareError naming the snapshot. Every entry is
- * checked (lib/snapshot_check.ts): those that fail are left out and listed in `refused`.
+ * checked (lib/snapshot/check.ts): those that fail are left out and listed in `refused`.
  */
 export function decodeSnapshot(bytes: Uint8Array, name: string): SnapshotData {
   let text: string;

@@ -1,12 +1,12 @@
 /**
- * The raw AES that AES-SIV (lib/siv.ts) is built on: CBC for CMAC and CTR for the
+ * The raw AES that AES-SIV (lib/crypto/siv.ts) is built on: CBC for CMAC and CTR for the
  * encryption, with one key. Two engines give the same bytes: the system's OpenSSL libcrypto
- * through FFI (lib/aes_openssl.ts: AES-NI, gigabytes per second) where it loads, otherwise
+ * through FFI (lib/crypto/aes_openssl.ts: AES-NI, gigabytes per second) where it loads, otherwise
  * Deno's WebCrypto and node:crypto (a software AES of about 150-250 MiB/s here).
  */
 import { createCipheriv } from "node:crypto";
 import { loadOpenSslAes } from "./aes_openssl.ts";
-import { discard } from "./memory.ts";
+import { discard } from "../util/memory.ts";
 
 /** AES's block size in bytes. */
 export const AES_BLOCK = 16;

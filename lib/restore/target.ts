@@ -6,9 +6,9 @@
  * re-run into it and for `--resume`.
  */
 import fs from "node:fs";
-import { SpareError } from "./errors.ts";
-import type { Entry, SnapshotData } from "./snapshot.ts";
-import { ancestorsOf, displayPath } from "./snapshot_check.ts";
+import { SpareError } from "../util/errors.ts";
+import type { Entry, SnapshotData } from "../snapshot/snapshot.ts";
+import { ancestorsOf, displayPath } from "../snapshot/check.ts";
 
 /** Files being restored are written under this prefix, in their final directory. */
 export const TEMPORARY_PREFIX = ".spare-tmp-";

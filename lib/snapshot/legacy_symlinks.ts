@@ -11,7 +11,7 @@
  * Every other link (relative, outside the tree, dangling, sorting before its target) goes to
  * `symlinks`, which our reader merges back: 0.4.0 restores everything but those links.
  */
-import { normalize } from "./inventory.ts";
+import { normalize } from "../backup/scan.ts";
 import type { Entry, SymlinkEntry } from "./snapshot.ts";
 
 /** The top-level snapshot field with the symlinks 0.4.0 cannot restore without harm. */

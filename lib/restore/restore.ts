@@ -7,18 +7,23 @@
  * entries were checked when it was decoded (nothing lies under a file or a symlink), and
  * every write goes through RestoreTarget, which never follows a symlink.
  */
-import type { BlockCodec } from "./block.ts";
-import type { Bucket, BucketListing } from "./bucket.ts";
-import { ContentHasher } from "./digest.ts";
-import { BlockAuthError, BlockDecompressError, SpareError } from "./errors.ts";
-import { forEachConcurrent } from "./limit.ts";
-import type { Log } from "./log.ts";
-import { Owners } from "./owners.ts";
-import { impliedDirectories, nameList, RestoreTarget } from "./restore_target.ts";
-import { type Entry, SNAPSHOT_PREFIX, type SnapshotData, type SymlinkEntry } from "./snapshot.ts";
-import { describeRefused } from "./snapshot_check.ts";
+import type { BlockCodec } from "../codec/block.ts";
+import type { Bucket, BucketListing } from "../bucket/bucket.ts";
+import { ContentHasher } from "../util/digest.ts";
+import { BlockAuthError, BlockDecompressError, SpareError } from "../util/errors.ts";
+import { forEachConcurrent } from "../util/limit.ts";
+import type { Log } from "../util/log.ts";
+import { Owners } from "../util/owners.ts";
+import { impliedDirectories, nameList, RestoreTarget } from "./target.ts";
+import {
+  type Entry,
+  SNAPSHOT_PREFIX,
+  type SnapshotData,
+  type SymlinkEntry,
+} from "../snapshot/snapshot.ts";
+import { describeRefused } from "../snapshot/check.ts";
 
-export { prepareTarget } from "./restore_target.ts";
+export { prepareTarget } from "./target.ts";
 
 /** What `restore` was asked to do. */
 export interface RestoreOptions {

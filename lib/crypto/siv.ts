@@ -1,5 +1,5 @@
 /**
- * AES-SIV (RFC 5297) on AES from lib/aes.ts (the system's libcrypto where it loads, else
+ * AES-SIV (RFC 5297) on AES from lib/crypto/aes.ts (the system's libcrypto where it loads, else
  * Deno's WebCrypto and node:crypto): opening through miscreant, sealing by AesSiv.seal
  * itself (the same S2V and CTR, with the ciphertext written behind the IV).
  *
@@ -10,7 +10,7 @@
  */
 import { AEAD, type ICTRLike, type IMACLike, SIV } from "miscreant";
 import { AES_BLOCK as BLOCK, type AesEngine, type AesKey, chooseAes } from "./aes.ts";
-import { Semaphore } from "./limit.ts";
+import { Semaphore } from "../util/limit.ts";
 
 const ZERO_IV = new Uint8Array(BLOCK);
 
@@ -134,7 +134,7 @@ export class AesSiv {
     private readonly ctrKey: AesKey,
   ) {}
 
-  /** Imports a 64-byte AES-SIV key (two AES-256 keys), on `engine` (default: lib/aes.ts's choice). */
+  /** Imports a 64-byte AES-SIV key (two AES-256 keys), on `engine` (default: lib/crypto/aes.ts's choice). */
   static async importKey(key: Uint8Array, engine = chooseAes().engine): Promise<AesSiv> {
     if (key.length !== 64) throw new Error(`AES-SIV key must be 64 bytes, got ${key.length}`);
     const mac = await BatchedCmac.importKey(engine, key.subarray(0, 32));

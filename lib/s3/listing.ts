@@ -7,8 +7,8 @@
  * scanner cannot vouch for goes to the SDK's parser untouched, errors and oddities included.
  */
 import type { ListObjectsV2Command } from "@aws-sdk/client-s3";
-import type { ObjectInfo } from "./s3.ts";
-import { concatBytes } from "./xz_stored.ts";
+import type { ObjectInfo } from "./client.ts";
+import { concatBytes } from "../codec/xz_stored.ts";
 
 /** One page of a listing: its objects, and the continuation token when there is more. */
 export interface ListingPage {

@@ -2,10 +2,10 @@
  * The inventory: scan a directory tree into snapshot entries (directories, regular files,
  * symlinks, never following links), honouring --skip patterns; count totals for progress.
  */
-import { UsageError } from "./errors.ts";
-import type { Log } from "./log.ts";
-import type { Owners } from "./owners.ts";
-import type { DirectoryEntry, Entry, FileEntry, SymlinkEntry } from "./snapshot.ts";
+import { UsageError } from "../util/errors.ts";
+import type { Log } from "../util/log.ts";
+import type { Owners } from "../util/owners.ts";
+import type { DirectoryEntry, Entry, FileEntry, SymlinkEntry } from "../snapshot/snapshot.ts";
 
 /** One scanned path. */
 export interface ScannedPath {

@@ -1,6 +1,6 @@
 /** Reading a file in blocks while noticing that it changes under us. */
-import { BLOCK_SIZE } from "./block.ts";
-import { ContentHasher } from "./digest.ts";
+import { BLOCK_SIZE } from "../codec/block.ts";
+import { ContentHasher } from "../util/digest.ts";
 
 /** What identifies a file's version: size, mtime, ctime and inode. */
 export interface FileVersion {

@@ -3,7 +3,7 @@
  * for systems without a usable liblzma.so.5 / liblzma.5.dylib. Loaded only when used.
  */
 import { Buffer } from "node:buffer";
-import { nativeCodecLoaded } from "./memory.ts";
+import { nativeCodecLoaded } from "../util/memory.ts";
 import { concatBytes } from "./xz_stored.ts";
 import { dictionarySize, PRESET_DICT_POW2, type XzCodec } from "./xz_types.ts";
 

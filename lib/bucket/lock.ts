@@ -1,7 +1,7 @@
 /** Holding the bucket lock for a run, and turning SIGINT/SIGTERM into a clean stop. */
 import { type Bucket, describeLockHolder, type LockHolder } from "./bucket.ts";
-import { InterruptedError, SpareError } from "./errors.ts";
-import type { Log } from "./log.ts";
+import { InterruptedError, SpareError } from "../util/errors.ts";
+import type { Log } from "../util/log.ts";
 
 /** This machine's host name, or "unknown" without --allow-sys=hostname. */
 export function hostName(): string {
