@@ -2,7 +2,7 @@ import { assertEquals, assertRejects, assertStringIncludes, assertThrows } from 
 import { BLOCK_SIZE, BlockCodec, newNonce } from "../lib/codec/block.ts";
 import { digestOf } from "../lib/util/digest.ts";
 import { BlockAuthError } from "../lib/util/errors.ts";
-import { concatBytes } from "../lib/codec/xz.ts";
+import { concatBytes } from "../lib/util/bytes.ts";
 import { pseudoRandom } from "./tree.ts";
 import { describedDigests, fixtureDescription, fixtureNames, fixtureObjects } from "./fixture.ts";
 import { AesSiv } from "../lib/crypto/siv.ts";

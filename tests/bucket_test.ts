@@ -4,7 +4,7 @@ import { blockKey, Bucket, READ_AHEAD_BLOCKS } from "../lib/bucket/bucket.ts";
 import { SpareError } from "../lib/util/errors.ts";
 import { ObjectStore } from "../lib/s3/client.ts";
 import { listingPagesReadFast } from "../lib/s3/listing.ts";
-import { concatBytes } from "../lib/codec/xz.ts";
+import { concatBytes } from "../lib/util/bytes.ts";
 import { pseudoRandom } from "./tree.ts";
 import { cliEnv, hasServer, spare } from "./cli.ts";
 import { FaultProxy } from "./fault_proxy.ts";

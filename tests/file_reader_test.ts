@@ -3,7 +3,7 @@ import { assertEquals, assertRejects, assertThrows } from "./assert.ts";
 import { BLOCK_SIZE } from "../lib/codec/block.ts";
 import { digestOf } from "../lib/util/digest.ts";
 import { FileChangedError, FileReader, NotRegularFileError } from "../lib/backup/file_reader.ts";
-import { concatBytes } from "../lib/codec/xz.ts";
+import { concatBytes } from "../lib/util/bytes.ts";
 import { pseudoRandom } from "./tree.ts";
 
 async function inTempDir(fn: (dir: string) => Promise<void>): Promise<void> {

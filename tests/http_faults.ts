@@ -3,7 +3,7 @@
  * a body cut short, a Content-Length that disagrees with the body, an error status in place
  * of the answer, another object's bytes.
  */
-import { concatBytes } from "../lib/codec/xz.ts";
+import { concatBytes } from "../lib/util/bytes.ts";
 
 /** One lie, told to the responses of the requests it matches. */
 export interface HttpFault {

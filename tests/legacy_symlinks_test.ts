@@ -8,7 +8,7 @@ import { buildTree, describeTree, LINK_TREES, makeOutside } from "./fixture_tree
 import { openBucket, rawSnapshot, TempDirs } from "./tree.ts";
 import { SpareError } from "../lib/util/errors.ts";
 import { compareCodePoints, splitSymlinks } from "../lib/snapshot/legacy_symlinks.ts";
-import { legacyTarget } from "../lib/backup/scan.ts";
+import { legacyTarget } from "../lib/snapshot/legacy_symlinks.ts";
 import { decodeSnapshot, encodeSnapshot, type Entry } from "../lib/snapshot/snapshot.ts";
 
 const ROOT = "/srv/tree";

@@ -1,7 +1,7 @@
 /** Helpers for the integration tests: describe a directory tree, reach a test bucket directly. */
 import { BlockCodec } from "../lib/codec/block.ts";
 import { Bucket } from "../lib/bucket/bucket.ts";
-import { concatBytes } from "../lib/codec/xz.ts";
+import { concatBytes } from "../lib/util/bytes.ts";
 import { ObjectStore } from "../lib/s3/client.ts";
 import type { CliEnv } from "./cli.ts";
 

@@ -12,7 +12,7 @@ import { pseudoRandom } from "./tree.ts";
 import { pipeThrough } from "./pipe.ts";
 import process from "node:process";
 import { returnFreedBlocksToSystem } from "../lib/util/memory.ts";
-import { concatBytes } from "../lib/codec/xz_stored.ts";
+import { concatBytes } from "../lib/util/bytes.ts";
 
 const codecs: XzCodec[] = [loadSystemCodec(), await loadNativeCodec()];
 

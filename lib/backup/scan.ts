@@ -5,6 +5,7 @@
 import { UsageError } from "../util/errors.ts";
 import type { Log } from "../util/log.ts";
 import type { Owners } from "../util/owners.ts";
+import { legacyTarget } from "../snapshot/legacy_symlinks.ts";
 import type { DirectoryEntry, Entry, FileEntry, SymlinkEntry } from "../snapshot/snapshot.ts";
 
 /** One scanned path. */
@@ -80,25 +81,6 @@ function entryOf(
   if (type === "directory") return { type, user, group, mode, size, mtime_ns, inode, ctime_ns };
   const { target, link: text } = link!;
   return { type, user, group, mode, size, mtime_ns, inode, ctime_ns, target, link: text };
-}
-
-/** 0.4.0's `target` for a link: tree-relative when it resolves inside the tree, else absolute. */
-export function legacyTarget(root: string, linkPath: string, linkText: string): string {
-  const dir = linkPath.slice(0, linkPath.lastIndexOf("/"));
-  const resolved = normalize(linkText.startsWith("/") ? linkText : `${dir}/${linkText}`);
-  if (resolved.startsWith(root + "/")) return resolved.slice(root.length + 1);
-  return resolved;
-}
-
-/** Resolves `.` and `..` in an absolute path, without touching the disk. */
-export function normalize(path: string): string {
-  const parts: string[] = [];
-  for (const part of path.split("/")) {
-    if (part === "" || part === ".") continue;
-    if (part === "..") parts.pop();
-    else parts.push(part);
-  }
-  return "/" + parts.join("/");
 }
 
 /** Describes the kind of a special file for warnings. */

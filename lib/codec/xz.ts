@@ -15,15 +15,7 @@ import type { XzCodec } from "./xz_types.ts";
 
 export { dictionarySize } from "./xz_types.ts";
 export type { XzCodec } from "./xz_types.ts";
-export {
-  byteEntropy,
-  concatBytes,
-  crc32,
-  crc64,
-  crc64InJs,
-  readStoredXz,
-  storedXz,
-} from "./xz_stored.ts";
+export { byteEntropy, crc32, crc64, crc64InJs, readStoredXz, storedXz } from "./xz_stored.ts";
 
 /** The LZMA preset 0.4.0 used (Python's `lzma.compress` default). */
 export const DEFAULT_LEVEL = 6;

@@ -7,7 +7,8 @@
  */
 import { offHeap, openFirstLibrary, pinned } from "../util/ffi.ts";
 import { discard } from "../util/memory.ts";
-import { concatBytes, useNativeCrc64 } from "./xz_stored.ts";
+import { useNativeCrc64 } from "./xz_stored.ts";
+import { concatBytes } from "../util/bytes.ts";
 import { dictionarySize, type XzCodec } from "./xz_types.ts";
 
 const SYMBOLS = {

@@ -4,7 +4,7 @@
  */
 import { Buffer } from "node:buffer";
 import { nativeCodecLoaded } from "../util/memory.ts";
-import { concatBytes } from "./xz_stored.ts";
+import { concatBytes } from "../util/bytes.ts";
 import { dictionarySize, PRESET_DICT_POW2, type XzCodec } from "./xz_types.ts";
 
 type LzmaNative = typeof import("lzma-native");

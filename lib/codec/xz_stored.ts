@@ -2,21 +2,6 @@
  * .xz streams without liblzma: the stored form (one block of uncompressed LZMA2 chunks,
  * CRC64 check) that incompressible blocks get, written and read here, and the CRCs.
  */
-
-/** Concatenates byte arrays into one. */
-export function concatBytes(chunks: Uint8Array[]): Uint8Array {
-  if (chunks.length === 1) {
-    return new Uint8Array(chunks[0].buffer, chunks[0].byteOffset, chunks[0].length);
-  }
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let offset = 0;
-  for (const c of chunks) {
-    out.set(c, offset);
-    offset += c.length;
-  }
-  return out;
-}
-
 /**
  * Shannon entropy of the byte histogram, in bits per byte. Data above ~7.9 does not
  * shrink under LZMA (random, encrypted, already compressed), and costs it the most time.

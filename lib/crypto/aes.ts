@@ -8,29 +8,10 @@ import { createCipheriv } from "node:crypto";
 import { loadOpenSslAes } from "./aes_openssl.ts";
 import { discard } from "../util/memory.ts";
 
-/** AES's block size in bytes. */
-export const AES_BLOCK = 16;
+import { AES_BLOCK, type AesEngine, type AesKey } from "./aes_engine.ts";
 
-/** One AES key, ready for the two modes AES-SIV needs. */
-export interface AesKey {
-  /** The last block of AES-CBC without padding over `data` (whole blocks) chained from `iv`. */
-  cbcMac(iv: Uint8Array, data: Uint8Array): Promise<Uint8Array>;
-  /**
-   * AES-CTR over `data` with the full 128-bit big-endian counter starting at `iv` (RFC 5297):
-   * into `out` when given (as long as `data`), else into a new array.
-   */
-  ctr(iv: Uint8Array, data: Uint8Array, out?: Uint8Array): Promise<Uint8Array>;
-  /** Zeroes the key bytes kept here. */
-  clear(): void;
-}
-
-/** A source of AesKeys. */
-export interface AesEngine {
-  /** For `spare --version`: what runs the AES. */
-  readonly description: string;
-  /** Imports a raw 16-, 24- or 32-byte AES key. */
-  importKey(raw: Uint8Array): Promise<AesKey>;
-}
+export { AES_BLOCK };
+export type { AesEngine, AesKey };
 
 /** The engine in use and, when OpenSSL was not used, why. */
 export interface ChosenAes {

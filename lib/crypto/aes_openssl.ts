@@ -5,7 +5,7 @@
  * load it. Before it is used, the library must give the FIPS-197 answer and carry a CTR
  * counter across 64 bits as RFC 5297 needs, else it is not used.
  */
-import type { AesEngine, AesKey } from "./aes.ts";
+import type { AesEngine, AesKey } from "./aes_engine.ts";
 import { offHeap, openFirstLibrary, pinned } from "../util/ffi.ts";
 
 const BLOCK = 16;

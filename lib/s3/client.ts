@@ -29,7 +29,14 @@ import {
   RequestTimeoutError,
   TruncatedBodyError,
 } from "./errors.ts";
-import { type ListingHolder, type ListingPage, readListingFast } from "./listing.ts";
+import {
+  type ListingHolder,
+  type ListingPage,
+  type ObjectInfo,
+  readListingFast,
+} from "./listing.ts";
+
+export type { ObjectInfo };
 
 /** Where and how to reach the S3 server. */
 export interface S3Config {
@@ -41,12 +48,6 @@ export interface S3Config {
   requestTimeoutMs?: number;
   /** Attempts per request, the first included. */
   maxAttempts?: number;
-}
-
-/** One object of a listing. */
-export interface ObjectInfo {
-  key: string;
-  size: number;
 }
 
 /** An endpoint without a scheme means https://. */

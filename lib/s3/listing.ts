@@ -7,8 +7,13 @@
  * scanner cannot vouch for goes to the SDK's parser untouched, errors and oddities included.
  */
 import type { ListObjectsV2Command } from "@aws-sdk/client-s3";
-import type { ObjectInfo } from "./client.ts";
-import { concatBytes } from "../codec/xz_stored.ts";
+import { concatBytes } from "../util/bytes.ts";
+
+/** One object of a listing. */
+export interface ObjectInfo {
+  key: string;
+  size: number;
+}
 
 /** One page of a listing: its objects, and the continuation token when there is more. */
 export interface ListingPage {

@@ -3,7 +3,7 @@
  * from the network, and restore must not be led outside its target or through a symlink.
  * Entries that fail are refused (each with one reason); the rest of the snapshot stays usable.
  */
-import type { Entry } from "./snapshot.ts";
+import type { Entry } from "./entry.ts";
 
 /** One path (or `files` key) of a snapshot that restore and verify refuse, and why. */
 export interface RefusedEntry {

@@ -11,8 +11,7 @@
  * Every other link (relative, outside the tree, dangling, sorting before its target) goes to
  * `symlinks`, which our reader merges back: 0.4.0 restores everything but those links.
  */
-import { normalize } from "../backup/scan.ts";
-import type { Entry, SymlinkEntry } from "./snapshot.ts";
+import type { Entry, SymlinkEntry } from "./entry.ts";
 
 /** The top-level snapshot field with the symlinks 0.4.0 cannot restore without harm. */
 export const SYMLINKS_FIELD = "symlinks";
@@ -82,4 +81,23 @@ export function isSymlinkEntry(value: unknown): value is SymlinkEntry {
     (e.link === undefined || typeof e.link === "string") &&
     typeof e.user === "string" && typeof e.group === "string" &&
     numbers.every((n) => typeof e[n] === "number" && Number.isFinite(e[n]));
+}
+
+/** 0.4.0's `target` for a link: tree-relative when it resolves inside the tree, else absolute. */
+export function legacyTarget(root: string, linkPath: string, linkText: string): string {
+  const dir = linkPath.slice(0, linkPath.lastIndexOf("/"));
+  const resolved = normalize(linkText.startsWith("/") ? linkText : `${dir}/${linkText}`);
+  if (resolved.startsWith(root + "/")) return resolved.slice(root.length + 1);
+  return resolved;
+}
+
+/** Resolves `.` and `..` in an absolute path, without touching the disk. */
+export function normalize(path: string): string {
+  const parts: string[] = [];
+  for (const part of path.split("/")) {
+    if (part === "" || part === ".") continue;
+    if (part === "..") parts.pop();
+    else parts.push(part);
+  }
+  return "/" + parts.join("/");
 }

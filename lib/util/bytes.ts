@@ -1,0 +1,15 @@
+/** Byte-array helpers shared by the codec, the S3 listing and the snapshot format. */
+
+/** Concatenates byte arrays into one. */
+export function concatBytes(chunks: Uint8Array[]): Uint8Array {
+  if (chunks.length === 1) {
+    return new Uint8Array(chunks[0].buffer, chunks[0].byteOffset, chunks[0].length);
+  }
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let offset = 0;
+  for (const c of chunks) {
+    out.set(c, offset);
+    offset += c.length;
+  }
+  return out;
+}
