@@ -165,12 +165,17 @@ class Reader {
       for (const [field, value] of Object.entries(entry as Record<string, unknown>)) {
         const type = FROM_DOC.entryFields.get(field);
         assert(type, `${path}: FORMAT.md does not describe the entry field ${field}`);
-        const isType = type === "integer" ? Number.isInteger(value) : typeof value === type;
+        const isType = type === "integer" ? Number.isInteger(value) : typeOf(value) === type;
         assert(isType, `${path}: ${field} is not a ${type}`);
       }
     }
     return { name, json };
   }
+}
+
+/** `typeof`, as a value that can be compared with a type the page names. */
+function typeOf(value: unknown): string {
+  return typeof value;
 }
 
 function join(blocks: Uint8Array[]): Uint8Array {
