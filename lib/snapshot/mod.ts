@@ -1,0 +1,32 @@
+/**
+ * snapshot: a snapshot's metadata: its JSON format (files, structure, identity, and our
+ * symlinks field for the links 0.4.0 cannot restore), the checks every decoded entry passes
+ * before anything acts on it, reading snapshots from the bucket, selecting paths for a
+ * partial restore, and comparing two snapshots (docs/FORMAT.md, "Snapshot metadata").
+ *
+ * May import: bucket, codec, util.
+ */
+export { ancestorsOf, describeRefused, displayPath } from "./check.ts";
+export { countChanges, diffSnapshots } from "./diff.ts";
+export { legacyTarget } from "./legacy_symlinks.ts";
+export { type Selection, selectSnapshot } from "./select.ts";
+export {
+  digestByPath,
+  type DirectoryEntry,
+  encodeSnapshotBlocks,
+  type Entry,
+  type FileEntry,
+  newSnapshotPrefix,
+  SNAPSHOT_PREFIX,
+  type SnapshotData,
+  type SymlinkEntry,
+  ulidTime,
+} from "./snapshot.ts";
+export {
+  isStoredMetadata,
+  readSnapshot,
+  readSnapshotKeepingMetadata,
+  resolveSnapshot,
+  snapshotNames,
+  type StoredMetadata,
+} from "./stored.ts";

@@ -1,0 +1,37 @@
+/**
+ * util: the small helpers every other folder shares: errors and exit codes, the log,
+ * concurrency limits, memory handling (freeing block buffers, glibc's malloc), FFI library
+ * loading, BLAKE2b-256 digests, globs, owner names, progress lines and human formats.
+ *
+ * May import: nothing of lib/ (only Deno and npm packages). Everything else may import util.
+ */
+export { concatBytes } from "./bytes.ts";
+export { ContentHasher } from "./digest.ts";
+export {
+  BlockAuthError,
+  BlockDecompressError,
+  ExitCode,
+  InterruptedError,
+  SpareError,
+  UsageError,
+} from "./errors.ts";
+export { offHeap, openFirstLibrary, pinned } from "./ffi.ts";
+export { columns, humanBytes, localIsoTime, modeString } from "./format.ts";
+export { anyGlob, type GlobMatcher, globMatcher, relativePath } from "./glob.ts";
+export { forEachConcurrent, Semaphore } from "./limit.ts";
+export { Log } from "./log.ts";
+export {
+  collectEvery,
+  discard,
+  discardable,
+  keepFreedMemoryWhileReading,
+  mapBlockBuffersApart,
+  nativeCodecLoaded,
+  noteBlockBytes,
+  noteTransientBytes,
+  releaseMemoryNow,
+  returnFreedBlocksToSystem,
+  reuseCompressorMemory,
+} from "./memory.ts";
+export { Owners } from "./owners.ts";
+export { type ProgressFigures, ProgressLine } from "./progress.ts";
