@@ -197,6 +197,42 @@ for (const server of SERVERS) {
   });
 }
 
+for (const server of ["ceph", "conditional-put-refused"] as const) {
+  Deno.test({
+    name: `${server}: the lock is released after an error and after SIGTERM`,
+    ...options,
+    fn: () =>
+      on(server, async (env, direct, dirs) => {
+        const src = await randomTree(dirs, 6);
+        await spareExpect(0, ["create", "--path", src, "--level", "0"], env);
+        const failed = await spare(
+          ["restore", "--path", await dirs.make(), "--snapshot", "01AAAAAAAAAAAAAAAAAAAAAAAA"],
+          env,
+        );
+        assertEquals(failed.code, 1, failed.stderr);
+        assertEquals(await lockKeys(direct), [], "released after an error");
+        const child = spareCommand(["create", "--path", src, "--force", "--level", "1"], {
+          PATH: Deno.env.get("PATH") ?? "",
+          ...env,
+        }).spawn();
+        const { store, close } = openBucket(direct);
+        try {
+          const deadline = Date.now() + 30_000;
+          while (!(await store.exists(direct.SPARE_BUCKET, ".lock"))) {
+            if (Date.now() > deadline) throw new Error("the create never took the lock");
+            await new Promise((r) => setTimeout(r, 20));
+          }
+        } finally {
+          close();
+        }
+        child.kill("SIGTERM");
+        const stopped = await output(child);
+        assertEquals(stopped.code, 143, stopped.stderr);
+        assertEquals(await lockKeys(direct), [], "released after SIGTERM");
+      }),
+  });
+}
+
 Deno.test({
   name: "where conditional writes work, a run's lock costs five requests (one more than 0.4.0's)",
   ...options,
