@@ -1,7 +1,8 @@
 /**
- * S3 access over @aws-sdk/client-s3: path-style, byte-array bodies, checksums only when
- * required, listings that follow continuation tokens, batch deletes with a fallback,
- * request timeouts and bounded retries. Errors come out as one-line SpareErrors
+ * S3 access over @aws-sdk/client-s3: path-style, byte-array bodies, no flexible-checksum
+ * header on any request (Content-MD5 on DeleteObjects), conditional writes that tell a
+ * refusal apart, listings that follow continuation tokens, batch deletes with a fallback to
+ * single deletes, request timeouts and bounded retries. Errors come out as one-line SpareErrors
  * (lib/s3/errors.ts).
  */
 import {
