@@ -333,7 +333,7 @@ export class ObjectStore {
 
   /**
    * Stores an object only when its key does not exist yet (`If-None-Match: *`): "written",
-   * "exists" (412), or "refused" when the server does not do conditional writes (501,
+   * "exists" (412, or AWS's 409 for a conditional write of the key in flight), or "refused" when the server does not do conditional writes (501,
    * NotImplemented, or a 400 naming the condition). A server that ignores the header
    * overwrites and answers "written".
    */
@@ -353,6 +353,8 @@ export class ObjectStore {
         return "written";
       } catch (err) {
         if (httpStatus(err) === 412 || errorName(err) === "PreconditionFailed") return "exists";
+        // AWS: another conditional write of the key is in flight; one of them will win
+        if (errorName(err) === "ConditionalRequestConflict") return "exists";
         if (conditionalWriteRefused(err)) return "refused";
         throw err;
       }
