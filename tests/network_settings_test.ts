@@ -4,7 +4,7 @@ import { bypassesProxy, parseProxy, proxyFor, proxySettings } from "../lib/s3/pr
 import { pemCertificates, systemCertificates } from "../lib/s3/trust.ts";
 import { regionExpected, tlsProblem } from "../lib/s3/errors.ts";
 import { defaultAddressing } from "../lib/s3/client.ts";
-import { isLocalhostName } from "../lib/s3/agents.ts";
+import { isLocalhostName, openTunnel } from "../lib/s3/agents.ts";
 
 Deno.test("NO_PROXY: names match themselves and every host under them, with or without a dot", () => {
   for (const entry of ["example.com", ".example.com", "*.example.com"]) {
@@ -110,4 +110,40 @@ Deno.test("addressing: virtual-hosted for AWS endpoints, path-style elsewhere; l
   assert(isLocalhostName("bucket.localhost"));
   assert(isLocalhostName("LOCALHOST."));
   assert(!isLocalhostName("localhost.example"));
+});
+
+Deno.test({
+  name: "CONNECT: a proxy that never answers, and one that refuses, are one line naming it",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (listener.addr as Deno.NetAddr).port;
+    const held: Deno.Conn[] = [];
+    let refuse = false;
+    (async () => {
+      for await (const conn of listener) {
+        held.push(conn);
+        if (refuse) {
+          await conn.write(new TextEncoder().encode("HTTP/1.1 403 Forbidden\r\n\r\n"));
+        }
+      }
+    })().catch(() => {});
+    const proxy = parseProxy("HTTPS_PROXY", `127.0.0.1:${port}`);
+    const failure = async () => {
+      try {
+        await openTunnel(proxy, "s3.example", 443, 300);
+        return "";
+      } catch (err) {
+        return String(err);
+      }
+    };
+    assertStringIncludes(await failure(), "did not answer CONNECT within 0.3 s");
+    refuse = true;
+    const refused = await failure();
+    assertStringIncludes(refused, "refused the tunnel to s3.example:443 (HTTP/1.1 403 Forbidden)");
+    assertStringIncludes(refused, `http://127.0.0.1:${port} (HTTPS_PROXY)`);
+    listener.close();
+    for (const conn of held) conn.close();
+  },
 });
