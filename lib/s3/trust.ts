@@ -88,7 +88,7 @@ function directoryFiles(directory: string): string[] {
 
 /**
  * The system's CAs: SSL_CERT_FILE, else the first bundle of SYSTEM_BUNDLES that exists; and
- * every file of SSL_CERT_DIR (colon-separated), else of SYSTEM_DIRECTORIES.
+ * every file of SSL_CERT_DIR (separated as PATH is), else of SYSTEM_DIRECTORIES.
  */
 export function systemCertificates(
   env: (name: string) => string | undefined = readEnv,
@@ -112,7 +112,9 @@ export function systemCertificates(
       break;
     }
   }
-  const dirs = env("SSL_CERT_DIR")?.split(":").filter((d) => d !== "") ?? SYSTEM_DIRECTORIES;
+  const separator = Deno.build.os === "windows" ? ";" : ":";
+  const dirs = env("SSL_CERT_DIR")?.split(separator).filter((d) => d !== "") ??
+    SYSTEM_DIRECTORIES;
   for (const directory of dirs) {
     let any = false;
     for (const path of directoryFiles(directory)) any = add(readTextOrUndefined(path)) || any;
