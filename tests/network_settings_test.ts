@@ -83,6 +83,11 @@ Deno.test("TLS and region errors say what to set", () => {
   assertStringIncludes(tlsProblem(untrusted, "https://s3.example")!, "--ca-cert");
   assertStringIncludes(tlsProblem(untrusted, "https://s3.example")!, "https://s3.example");
   assertEquals(tlsProblem(new Error("connection refused")), undefined);
+  const expiredToken = Object.assign(new Error("The provided token has expired."), {
+    name: "ExpiredToken",
+    $metadata: { httpStatusCode: 400 },
+  });
+  assertEquals(tlsProblem(expiredToken), undefined);
   const malformed = Object.assign(
     new Error(
       "The authorization header is malformed; the region 'us-east-1' is wrong; expecting 'eu-west-1'",

@@ -86,6 +86,8 @@ const UNTRUSTED = new Set([
  * is none.
  */
 export function tlsProblem(err: unknown, endpoint = "the endpoint"): string | undefined {
+  // An answer from the server (ExpiredToken, ...) is no TLS problem.
+  if (err instanceof S3ServiceException || httpStatus(err) !== undefined) return undefined;
   const code = err && typeof err === "object" ? (err as { code?: unknown }).code : undefined;
   const text = firstLine(err);
   if (
