@@ -132,6 +132,14 @@ class SpareHttpsAgent extends https.Agent {
     super(options);
   }
 
+  /**
+   * The pool key of a connection: node's, without the CA list (one list per agent here; node
+   * would join its ~200 KB of PEM text into the key on every request).
+   */
+  override getName(options: https.RequestOptions = {}): string {
+    return super.getName({ ...options, ca: undefined } as https.RequestOptions);
+  }
+
   // @ts-ignore: node's createConnection takes a callback for sockets made asynchronously
   override createConnection(options: ConnectOptions, callback: Callback): Duplex {
     const { host, port } = targetOf(options, 443);
