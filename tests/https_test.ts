@@ -237,7 +237,8 @@ Deno.test({
         SPARE_CA_CERT: certs.caFile,
       };
       // Path-style (the default for this endpoint) is refused; a HEAD's 400 has no body to say why.
-      await oneLineFailure(["snapshots"], env);
+      const refused = await oneLineFailure(["snapshots"], env);
+      assertStringIncludes(refused, "--addressing virtual");
       await fullCycle(env, ["--addressing", "virtual"]);
       await spareExpect(0, ["verify"], { ...env, SPARE_ADDRESSING: "virtual" });
       const hosts = new Set(proxy.requests.map((r) => r.headers.get("host")));

@@ -42,6 +42,10 @@ export function describeS3Error(
   } else if (/virtual[- ]hosted|path[- ]style/i.test(firstLine(err)) && status === 400) {
     reason = `the server refuses path-style requests (${firstLine(err)}): use --addressing ` +
       `virtual (SPARE_ADDRESSING)`;
+  } else if (status === 400 && /^(Unknown|BadRequest|400)$/.test(name ?? "")) {
+    reason = "HTTP 400 without a reason (as answers to HEAD requests come): the usual causes " +
+      "are a wrong --region, or a server that takes virtual-hosted requests only " +
+      "(try --addressing virtual)";
   } else if (status === 407) {
     reason = "the proxy asks for credentials (HTTP 407): put them in HTTP_PROXY as " +
       "http://user:password@host:port";
