@@ -1,7 +1,7 @@
 /** The provider-personality proxy itself: each personality answers as it says it does. */
 import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
 import { cliEnv, hasServer } from "./cli.ts";
-import { type PersonalityName, ProviderProxy } from "./provider_proxy.ts";
+import { type PersonalityName, PROVIDER_REGION, ProviderProxy } from "./provider_proxy.ts";
 import { openBucket } from "./tree.ts";
 
 const options = { ignore: !hasServer, sanitizeResources: false, sanitizeOps: false };
@@ -114,4 +114,40 @@ Deno.test({
       assertEquals(left, []);
       assertEquals(proxy.requests.filter((r) => r.method === "DELETE").length, 5);
     }),
+});
+
+Deno.test({
+  name: "provider proxy: wrong-region answers as AWS does; virtual-only refuses path-style",
+  ...options,
+  fn: async () => {
+    const name = "any-bucket";
+    const regional = ProviderProxy.start("wrong-region");
+    try {
+      const signed = {
+        authorization: "AWS4-HMAC-SHA256 Credential=k/20260101/us-east-1/s3/aws4_request, " +
+          "SignedHeaders=host, Signature=0",
+      };
+      const put = await raw(regional, "PUT", `/${name}/k`, signed);
+      assertEquals(put.status, 400);
+      assertStringIncludes(put.text, "<Code>AuthorizationHeaderMalformed</Code>");
+      assertStringIncludes(put.text, `expecting '${PROVIDER_REGION}'`);
+      assertStringIncludes(put.text, `<Region>${PROVIDER_REGION}</Region>`);
+      const head = await fetch(`${regional.endpoint}/${name}`, { method: "HEAD", headers: signed });
+      assertEquals(head.status, 400);
+      assertEquals(head.headers.get("x-amz-bucket-region"), PROVIDER_REGION);
+    } finally {
+      await regional.close();
+    }
+    const virtual = ProviderProxy.start("virtual-only");
+    try {
+      const path = await raw(virtual, "PUT", `/${name}/k`);
+      assertEquals(path.status, 400);
+      assertStringIncludes(path.text, "virtual-hosted");
+      const head = await fetch(`${virtual.endpoint}/${name}`, { method: "HEAD" });
+      assertEquals(head.status, 400);
+      assertEquals(virtual.refused, 2);
+    } finally {
+      await virtual.close();
+    }
+  },
 });

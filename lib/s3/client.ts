@@ -1,8 +1,9 @@
 /**
- * S3 access over @aws-sdk/client-s3: path-style, byte-array bodies, no flexible-checksum
- * header on any request (Content-MD5 on DeleteObjects), conditional writes that tell a
- * refusal apart, listings that follow continuation tokens, batch deletes with a fallback to
- * single deletes, request timeouts and bounded retries. Errors come out as one-line SpareErrors
+ * S3 access over @aws-sdk/client-s3: path-style or virtual-hosted, TLS checked against the
+ * system's CAs, proxies from the environment (lib/s3/agents.ts), byte-array bodies, no
+ * flexible-checksum header on any request (Content-MD5 on DeleteObjects), conditional writes
+ * that tell a refusal apart, listings that follow continuation tokens, batch deletes with a
+ * fallback to single deletes, request timeouts and bounded retries. Errors come out as one-line SpareErrors
  * (lib/s3/errors.ts).
  */
 import {
@@ -17,9 +18,10 @@ import {
   S3Client,
 } from "@aws-sdk/client-s3";
 import { createHash } from "node:crypto";
-import http from "node:http";
 import { Readable } from "node:stream";
-import https from "node:https";
+import { makeAgents } from "./agents.ts";
+import type { ProxySettings } from "./proxy.ts";
+import { trustedCertificates } from "./trust.ts";
 import { SpareError } from "../util/errors.ts";
 import { forEachConcurrent } from "../util/limit.ts";
 import {
@@ -51,6 +53,21 @@ export interface S3Config {
   requestTimeoutMs?: number;
   /** Attempts per request, the first included. */
   maxAttempts?: number;
+  /** PEM CAs an https:// endpoint must chain to (lib/s3/trust.ts); required for https://. */
+  ca?: string[];
+  /** Proxies from the environment (lib/s3/proxy.ts). */
+  proxies?: ProxySettings;
+  /** Bucket in the path or in the host name; by default `defaultAddressing(endpoint)`. */
+  addressing?: Addressing;
+}
+
+/** Where the bucket goes in a request's URL. */
+export type Addressing = "path" | "virtual";
+
+/** Virtual-hosted for AWS endpoints (*.amazonaws.com), path-style for every other server. */
+export function defaultAddressing(endpoint: string): Addressing {
+  const host = new URL(endpointUrl(endpoint)).hostname.toLowerCase().replace(/\.$/, "");
+  return host === "amazonaws.com" || host.endsWith(".amazonaws.com") ? "virtual" : "path";
 }
 
 /** An endpoint without a scheme means https://. */
@@ -187,6 +204,8 @@ export function batchDeleteRefused(err: unknown): boolean {
 /** An S3 bucket's objects, addressed by key; every call names its operation in errors. */
 export class ObjectStore {
   readonly endpoint: string;
+  /** The region requests are signed for. */
+  readonly region: string;
   private readonly client: S3Client;
   private readonly attempts: number;
   private readonly requestTimeoutMs: number;
@@ -200,11 +219,14 @@ export class ObjectStore {
     this.endpoint = endpointUrl(config.endpoint);
     this.attempts = config.maxAttempts ?? 5;
     this.requestTimeoutMs = config.requestTimeoutMs ?? 60_000;
-    const agentOptions = { keepAlive: true, maxSockets: 32 };
+    const ca = config.ca ??
+      (this.endpoint.toLowerCase().startsWith("https:") ? trustedCertificates() : undefined);
+    const agents = makeAgents({ ca, proxies: config.proxies, maxSockets: 32 });
+    this.region = config.region ?? "us-east-1";
     this.client = new S3Client({
       endpoint: this.endpoint,
-      region: config.region ?? "us-east-1",
-      forcePathStyle: true,
+      region: this.region,
+      forcePathStyle: (config.addressing ?? defaultAddressing(this.endpoint)) === "path",
       credentials: { accessKeyId: config.accessKey, secretAccessKey: config.secretKey },
       requestChecksumCalculation: "WHEN_REQUIRED",
       responseChecksumValidation: "WHEN_REQUIRED",
@@ -213,8 +235,8 @@ export class ObjectStore {
       requestHandler: {
         connectionTimeout: 10_000,
         requestTimeout: this.requestTimeoutMs,
-        httpAgent: new http.Agent(agentOptions),
-        httpsAgent: new https.Agent(agentOptions),
+        httpAgent: agents.http,
+        httpsAgent: agents.https,
       },
     });
     // last of the build step: after the checksum middleware (build, normal), before signing
@@ -270,7 +292,10 @@ export class ObjectStore {
 
   /** Turns an SDK or network error into a one-line SpareError naming endpoint and operation. */
   describe(operation: string, target: string, err: unknown): SpareError {
-    return describeS3Error(`${operation} ${target} at ${this.endpoint}`, err);
+    return describeS3Error(`${operation} ${target} at ${this.endpoint}`, err, {
+      endpoint: this.endpoint,
+      region: this.region,
+    });
   }
 
   /** True when the bucket exists and we may use it. */
