@@ -17,8 +17,10 @@ import { discard, discardable, noteBlockBytes, noteTransientBytes } from "../uti
 import { listInRanges, type PageOptions } from "../s3/listing_ranges.ts";
 import type { ObjectInfo, ObjectStore } from "../s3/client.ts";
 
-const MARKER_KEY = ".spare";
-const LOCK_KEY = ".lock";
+/** The marker object of a spare bucket. */
+export const MARKER_KEY = ".spare";
+/** The lock object 0.4.0 looks for. */
+export const LOCK_KEY = ".lock";
 /** `.spare-kdf` is a few dozen bytes; a larger one is refused unread. */
 const MAX_KDF_BYTES = 4096;
 const PREFIX_PATTERN = /^[a-zA-Z0-9_][a-zA-Z0-9_.]+$/;

@@ -9,7 +9,7 @@ import { Settings } from "../config.ts";
 import type { Log } from "../util/log.ts";
 import { ProgressLine } from "../util/progress.ts";
 import { newScryptSettings } from "../crypto/kdf.ts";
-import { ObjectStore } from "../s3/client.ts";
+import { ObjectStore, type S3Config } from "../s3/client.ts";
 
 /** Every option of every command (node:util parseArgs). */
 export const OPTIONS = {
@@ -129,19 +129,24 @@ export interface Connection {
   bucket: Bucket;
 }
 
+/** Where and how to reach the S3 server, from the settings (requires endpoint and keys). */
+export function s3Config(settings: Settings, timeoutSeconds: number): S3Config {
+  return {
+    endpoint: settings.require("endpoint"),
+    accessKey: settings.require("accessKey"),
+    secretKey: settings.require("secretKey"),
+    region: settings.get("region"),
+    requestTimeoutMs: timeoutSeconds * 1000,
+  };
+}
+
 /** Opens the connection the settings describe (requires endpoint and keys). */
 export function openConnection(
   settings: Settings,
   bucketName: string,
   timeoutSeconds: number,
 ): Connection {
-  const store = new ObjectStore({
-    endpoint: settings.require("endpoint"),
-    accessKey: settings.require("accessKey"),
-    secretKey: settings.require("secretKey"),
-    region: settings.get("region"),
-    requestTimeoutMs: timeoutSeconds * 1000,
-  });
+  const store = new ObjectStore(s3Config(settings, timeoutSeconds));
   return { store, bucket: new Bucket(store, bucketName) };
 }
 

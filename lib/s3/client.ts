@@ -48,6 +48,8 @@ export interface S3Config {
   requestTimeoutMs?: number;
   /** Attempts per request, the first included. */
   maxAttempts?: number;
+  /** Bucket in the path (the default) or in the host name (virtual-hosted). */
+  addressing?: "path" | "virtual";
 }
 
 /** An endpoint without a scheme means https://. */
@@ -146,7 +148,7 @@ export class ObjectStore {
     this.client = new S3Client({
       endpoint: this.endpoint,
       region: config.region ?? "us-east-1",
-      forcePathStyle: true,
+      forcePathStyle: config.addressing !== "virtual",
       credentials: { accessKeyId: config.accessKey, secretAccessKey: config.secretKey },
       requestChecksumCalculation: "WHEN_REQUIRED",
       responseChecksumValidation: "WHEN_REQUIRED",
@@ -207,6 +209,24 @@ export class ObjectStore {
   /** Turns an SDK or network error into a one-line SpareError naming endpoint and operation. */
   describe(operation: string, target: string, err: unknown): SpareError {
     return describeS3Error(`${operation} ${target} at ${this.endpoint}`, err);
+  }
+
+  /**
+   * Sends one SDK command once, without retries, within the request timeout; the SDK's
+   * error comes out as it is (for `spare doctor`'s probes, which look at the answer itself).
+   */
+  async sendOnce<T>(command: Parameters<S3Client["send"]>[0]): Promise<T> {
+    const request = abortableRequest(this.abandon.signal, this.requestTimeoutMs);
+    try {
+      // deno-lint-ignore no-explicit-any
+      return await (this.client.send as any)(command, { abortSignal: request.signal });
+    } catch (err) {
+      throw request.timedOut()
+        ? new RequestTimeoutError(`no answer within ${this.requestTimeoutMs / 1000} s`)
+        : err;
+    } finally {
+      request.end();
+    }
   }
 
   /** True when the bucket exists and we may use it. */
