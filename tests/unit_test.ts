@@ -213,6 +213,7 @@ Deno.test("transient faults are retried, others are final", () => {
   assert(isTransient({ name: "InternalError", $metadata: { httpStatusCode: 503 } }));
   assert(!isTransient({ name: "AccessDenied", $metadata: { httpStatusCode: 403 } }));
   assert(!isTransient(new Error("getaddrinfo ENOTFOUND nowhere.invalid")));
+  assert(!isTransient({ name: "NotImplemented", $metadata: { httpStatusCode: 501 } }));
 });
 
 Deno.test("the progress line shows files, bytes, rate and ETA", () => {

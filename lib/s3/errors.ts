@@ -111,7 +111,7 @@ export function httpStatus(err: unknown): number | undefined {
 }
 
 /**
- * True for faults worth another attempt: network, timeouts, throttling, 5xx, cut bodies,
+ * True for faults worth another attempt: network, timeouts, throttling, 5xx but 501, cut bodies,
  * bodies of the wrong length, answers that do not parse.
  */
 export function isTransient(err: unknown): boolean {
@@ -120,7 +120,10 @@ export function isTransient(err: unknown): boolean {
     err instanceof RequestTimeoutError || isGarbledAnswer(err)
   ) return true;
   const status = httpStatus(err);
-  if (status !== undefined) return status >= 500 || status === 429 || status === 408;
+  // 501 Not Implemented is a lasting answer: the server does not do what was asked
+  if (status !== undefined) {
+    return (status >= 500 && status !== 501) || status === 429 || status === 408;
+  }
   const name = errorName(err) ?? "";
   if (/Timeout|Throttl|SlowDown|RequestTimeTooSkewed/.test(name)) return true;
   if (/ENOTFOUND|EAI_AGAIN/.test(String(err))) return false;
