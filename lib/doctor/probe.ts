@@ -161,7 +161,7 @@ export async function probe<T>(
     return { elapsedMs, localMidpoint: sent + elapsedMs / 2 };
   };
   try {
-    const value = await store.sendOnce<T>(command as Parameters<typeof store.sendOnce>[0]);
+    const value = await store.sendOnce<T>(command);
     return { ok: true, value, answer: { status, headers, ...timing() } };
   } catch (err) {
     const response = (err as { $response?: HttpLike }).$response;

@@ -215,7 +215,7 @@ export class ObjectStore {
    * Sends one SDK command once, without retries, within the request timeout; the SDK's
    * error comes out as it is (for `spare doctor`'s probes, which look at the answer itself).
    */
-  async sendOnce<T>(command: Parameters<S3Client["send"]>[0]): Promise<T> {
+  async sendOnce<T>(command: object): Promise<T> {
     const request = abortableRequest(this.abandon.signal, this.requestTimeoutMs);
     try {
       // deno-lint-ignore no-explicit-any
