@@ -68,6 +68,12 @@ Connection (every command):
   --access-key KEY        SPARE_ACCESS_KEY
   --secret-key KEY        SPARE_SECRET_KEY, or --secret-key-file / SPARE_SECRET_KEY_FILE
   --region NAME           SPARE_REGION (default us-east-1)
+  --addressing path|virtual
+                          SPARE_ADDRESSING: the bucket in the URL's path or in its host name
+                          (default virtual for *.amazonaws.com, path for other endpoints)
+  --ca-cert FILE          SPARE_CA_CERT: PEM CA certificates trusted for https:// besides
+                          the system's store (SSL_CERT_FILE, SSL_CERT_DIR); proxies come
+                          from HTTPS_PROXY, HTTP_PROXY and NO_PROXY
   --timeout SECONDS       SPARE_TIMEOUT: a request without progress for this long is
                           retried (default 60; 5 attempts with backoff)
   --bucket NAME           SPARE_BUCKET

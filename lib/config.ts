@@ -28,6 +28,8 @@ const SOURCES = {
   path: { flag: "path", env: "SPARE_PATH" },
   region: { flag: "region", env: "SPARE_REGION" },
   timeout: { flag: "timeout", env: "SPARE_TIMEOUT" },
+  caCert: { flag: "ca-cert", env: "SPARE_CA_CERT" },
+  addressing: { flag: "addressing", env: "SPARE_ADDRESSING" },
 } satisfies Record<string, Source>;
 
 /** Names of the settings that have environment fallbacks. */
@@ -38,7 +40,8 @@ export const ENV_VARS = Object.values(SOURCES).flatMap((
   s: Source,
 ) => [s.env, ...(s.fileEnv ? [s.fileEnv] : [])]);
 
-function readEnv(name: string): string | undefined {
+/** An environment variable, or undefined when unset, empty or not granted. */
+export function readEnv(name: string): string | undefined {
   try {
     const value = Deno.env.get(name);
     return value === "" ? undefined : value;

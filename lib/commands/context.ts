@@ -5,11 +5,14 @@
 import { parseArgs } from "node:util";
 import { BlockCodec } from "../codec/block.ts";
 import { Bucket } from "../bucket/bucket.ts";
-import { Settings } from "../config.ts";
+import { readEnv, Settings } from "../config.ts";
+import { UsageError } from "../util/errors.ts";
+import { proxySettings } from "../s3/proxy.ts";
+import { caCertFile, trustedCertificates } from "../s3/trust.ts";
 import type { Log } from "../util/log.ts";
 import { ProgressLine } from "../util/progress.ts";
 import { newScryptSettings } from "../crypto/kdf.ts";
-import { ObjectStore, type S3Config } from "../s3/client.ts";
+import { type Addressing, endpointUrl, ObjectStore, type S3Config } from "../s3/client.ts";
 
 /** Every option of every command (node:util parseArgs). */
 export const OPTIONS = {
@@ -18,6 +21,8 @@ export const OPTIONS = {
   "secret-key": { type: "string" },
   "secret-key-file": { type: "string" },
   region: { type: "string" },
+  addressing: { type: "string" },
+  "ca-cert": { type: "string" },
   timeout: { type: "string" },
   password: { type: "string" },
   "password-file": { type: "string" },
@@ -131,12 +136,23 @@ export interface Connection {
 
 /** Where and how to reach the S3 server, from the settings (requires endpoint and keys). */
 export function s3Config(settings: Settings, timeoutSeconds: number): S3Config {
+  const endpoint = settings.require("endpoint");
+  const accessKey = settings.require("accessKey");
+  const secretKey = settings.require("secretKey");
+  const caFile = settings.get("caCert");
+  const extraCa = caFile === undefined
+    ? []
+    : caCertFile(caFile, readEnv("SPARE_CA_CERT") === caFile ? "SPARE_CA_CERT" : "--ca-cert");
+  const https = endpointUrl(endpoint).toLowerCase().startsWith("https:");
   return {
-    endpoint: settings.require("endpoint"),
-    accessKey: settings.require("accessKey"),
-    secretKey: settings.require("secretKey"),
+    endpoint,
+    accessKey,
+    secretKey,
     region: settings.get("region"),
     requestTimeoutMs: timeoutSeconds * 1000,
+    ca: https ? trustedCertificates(extraCa) : undefined,
+    proxies: proxySettings(readEnv),
+    addressing: addressingOption(settings.get("addressing")),
   };
 }
 
@@ -148,6 +164,12 @@ export function openConnection(
 ): Connection {
   const store = new ObjectStore(s3Config(settings, timeoutSeconds));
   return { store, bucket: new Bucket(store, bucketName) };
+}
+
+/** --addressing / SPARE_ADDRESSING: path or virtual; undefined means the endpoint's default. */
+function addressingOption(value: string | undefined): Addressing | undefined {
+  if (value === undefined || value === "path" || value === "virtual") return value;
+  throw new UsageError(`--addressing takes path or virtual, got ${JSON.stringify(value)}`);
 }
 
 /** A progress line on stderr for this command (drawn only on a terminal). */

@@ -11,7 +11,7 @@ import {
   type ListObjectsV2CommandOutput,
 } from "@aws-sdk/client-s3";
 import { describeLockHolder, LOCK_KEY, type LockHolder, MARKER_KEY } from "../bucket/bucket.ts";
-import { ObjectStore, type S3Config } from "../s3/client.ts";
+import { defaultAddressing, ObjectStore, type S3Config } from "../s3/client.ts";
 import { type Answer, describeAnswer, probe, type ProbeResult } from "./probe.ts";
 import type { ReportBuilder } from "./report.ts";
 
@@ -110,6 +110,16 @@ function judgeReachable(report: ReportBuilder, url: URL, first: Listing): boolea
         "untrusted",
       );
       report.advise("--ca-cert FILE");
+      break;
+    case "not tls":
+      report.add("endpoint", "ok", `${where} accepts connections`, "reachable");
+      report.add(
+        "tls",
+        "fail",
+        `the server does not answer in TLS on this port (${first.detail}): if it speaks plain ` +
+          `HTTP, give the endpoint as http://${url.host}`,
+        "not tls",
+      );
       break;
     case "permission":
       report.add("endpoint", "fail", `spare lacks a permission to connect: ${first.detail}`);
@@ -233,7 +243,7 @@ async function probeAddressing(
   url: URL,
   first: Listing,
 ): Promise<{ config: S3Config; first: Listing } | undefined> {
-  const mine = config.addressing ?? "path";
+  const mine = config.addressing ?? defaultAddressing(config.endpoint);
   const other = mine === "path" ? "virtual" : "path";
   const name = (style: string) => style === "path" ? "path-style" : "virtual-hosted";
   const givenWorks = first.ok || first.answer?.status === 404 ||

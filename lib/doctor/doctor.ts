@@ -3,7 +3,7 @@
  * what it found and which settings spare needs there (lib/doctor/connect.ts: the read-only
  * probes; lib/doctor/writes.ts: the probes on keys of its own, removed at the end).
  */
-import { endpointUrl, type S3Config } from "../s3/client.ts";
+import { defaultAddressing, endpointUrl, type S3Config } from "../s3/client.ts";
 import { probeConnection } from "./connect.ts";
 import { type Check, CHECK_NAMES, type DoctorReport, ReportBuilder } from "./report.ts";
 import { WriteProbes } from "./writes.ts";
@@ -55,7 +55,7 @@ export async function runDoctor(config: S3Config, bucket: string): Promise<Docto
     checks: report.sorted(),
     recommended: {
       region: settled.region ?? "us-east-1",
-      addressing: settled.addressing ?? "path",
+      addressing: settled.addressing ?? defaultAddressing(settled.endpoint),
       ...(conditional
         ? { lock: conditional === "honoured" ? "conditional write" : "lock objects" }
         : {}),

@@ -25,7 +25,14 @@ export interface Answer {
 }
 
 /** Why no answer came. */
-export type NoAnswerKind = "tls" | "dns" | "refused" | "timeout" | "permission" | "network";
+export type NoAnswerKind =
+  | "tls"
+  | "not tls"
+  | "dns"
+  | "refused"
+  | "timeout"
+  | "permission"
+  | "network";
 
 /** The outcome of one probe. */
 export type ProbeResult<T> =
@@ -91,6 +98,11 @@ export function classifyNoAnswer(err: unknown): { kind: NoAnswerKind; detail: st
   const detail = firstLine(err instanceof Error ? err.message || err.name : String(err));
   if (/NotCapable|Requires \w+ access|PermissionDenied/i.test(text)) {
     return { kind: "permission", detail };
+  }
+  if (
+    /wrong version number|InvalidContentType|corrupt message|packet length too long/i.test(text)
+  ) {
+    return { kind: "not tls", detail };
   }
   if (
     /certificate|UnknownIssuer|CERT_|self[- ]signed|TLS|SSL|handshake|NotValidForName/i.test(text)

@@ -1,5 +1,6 @@
 /**
- * S3 access over @aws-sdk/client-s3: path-style, byte-array bodies, checksums only when
+ * S3 access over @aws-sdk/client-s3: path-style or virtual-hosted, TLS checked against the
+ * system's CAs, proxies from the environment (lib/s3/agents.ts), byte-array bodies, checksums only when
  * required, listings that follow continuation tokens, batch deletes with a fallback,
  * request timeouts and bounded retries. Errors come out as one-line SpareErrors
  * (lib/s3/errors.ts).
@@ -15,9 +16,10 @@ import {
   PutObjectCommand,
   S3Client,
 } from "@aws-sdk/client-s3";
-import http from "node:http";
 import { Readable } from "node:stream";
-import https from "node:https";
+import { makeAgents } from "./agents.ts";
+import type { ProxySettings } from "./proxy.ts";
+import { trustedCertificates } from "./trust.ts";
 import { SpareError } from "../util/errors.ts";
 import {
   BodyLengthError,
@@ -48,8 +50,21 @@ export interface S3Config {
   requestTimeoutMs?: number;
   /** Attempts per request, the first included. */
   maxAttempts?: number;
-  /** Bucket in the path (the default) or in the host name (virtual-hosted). */
-  addressing?: "path" | "virtual";
+  /** PEM CAs an https:// endpoint must chain to (lib/s3/trust.ts); required for https://. */
+  ca?: string[];
+  /** Proxies from the environment (lib/s3/proxy.ts). */
+  proxies?: ProxySettings;
+  /** Bucket in the path or in the host name; by default `defaultAddressing(endpoint)`. */
+  addressing?: Addressing;
+}
+
+/** Where the bucket goes in a request's URL. */
+export type Addressing = "path" | "virtual";
+
+/** Virtual-hosted for AWS endpoints (*.amazonaws.com), path-style for every other server. */
+export function defaultAddressing(endpoint: string): Addressing {
+  const host = new URL(endpointUrl(endpoint)).hostname.toLowerCase().replace(/\.$/, "");
+  return host === "amazonaws.com" || host.endsWith(".amazonaws.com") ? "virtual" : "path";
 }
 
 /** An endpoint without a scheme means https://. */
@@ -135,6 +150,8 @@ function destroyBody(body: unknown): void {
 /** An S3 bucket's objects, addressed by key; every call names its operation in errors. */
 export class ObjectStore {
   readonly endpoint: string;
+  /** The region requests are signed for. */
+  readonly region: string;
   private readonly client: S3Client;
   private readonly attempts: number;
   private readonly requestTimeoutMs: number;
@@ -144,11 +161,14 @@ export class ObjectStore {
     this.endpoint = endpointUrl(config.endpoint);
     this.attempts = config.maxAttempts ?? 5;
     this.requestTimeoutMs = config.requestTimeoutMs ?? 60_000;
-    const agentOptions = { keepAlive: true, maxSockets: 32 };
+    const ca = config.ca ??
+      (this.endpoint.toLowerCase().startsWith("https:") ? trustedCertificates() : undefined);
+    const agents = makeAgents({ ca, proxies: config.proxies, maxSockets: 32 });
+    this.region = config.region ?? "us-east-1";
     this.client = new S3Client({
       endpoint: this.endpoint,
-      region: config.region ?? "us-east-1",
-      forcePathStyle: config.addressing !== "virtual",
+      region: this.region,
+      forcePathStyle: (config.addressing ?? defaultAddressing(this.endpoint)) === "path",
       credentials: { accessKeyId: config.accessKey, secretAccessKey: config.secretKey },
       requestChecksumCalculation: "WHEN_REQUIRED",
       responseChecksumValidation: "WHEN_REQUIRED",
@@ -157,8 +177,8 @@ export class ObjectStore {
       requestHandler: {
         connectionTimeout: 10_000,
         requestTimeout: this.requestTimeoutMs,
-        httpAgent: new http.Agent(agentOptions),
-        httpsAgent: new https.Agent(agentOptions),
+        httpAgent: agents.http,
+        httpsAgent: agents.https,
       },
     });
   }
@@ -208,7 +228,10 @@ export class ObjectStore {
 
   /** Turns an SDK or network error into a one-line SpareError naming endpoint and operation. */
   describe(operation: string, target: string, err: unknown): SpareError {
-    return describeS3Error(`${operation} ${target} at ${this.endpoint}`, err);
+    return describeS3Error(`${operation} ${target} at ${this.endpoint}`, err, {
+      endpoint: this.endpoint,
+      region: this.region,
+    });
   }
 
   /**

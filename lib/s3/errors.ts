@@ -13,12 +13,32 @@ const RETRYABLE_NETWORK =
  * operator can act on (keys rejected, access denied, no such host, connection refused,
  * a garbled or cut answer) said in words.
  */
-export function describeS3Error(where: string, err: unknown): SpareError {
+export function describeS3Error(
+  where: string,
+  err: unknown,
+  connection: { endpoint?: string; region?: string } = {},
+): SpareError {
   if (err instanceof SpareError) return err;
   const name = errorName(err);
   const status = httpStatus(err);
+  const tls = tlsProblem(err, connection.endpoint);
+  const expectedRegion = regionExpected(err);
   let reason: string;
-  if (name === "InvalidAccessKeyId" || name === "SignatureDoesNotMatch") {
+  if (tls) {
+    reason = tls;
+  } else if (err instanceof Error && err.name === "ProxyError") {
+    reason = err.message;
+  } else if (expectedRegion && expectedRegion !== connection.region) {
+    reason = `the bucket is in region ${expectedRegion}, not ${
+      connection.region ?? "the one given"
+    }: use --region ${expectedRegion} (SPARE_REGION)`;
+  } else if (status === 301 || name === "PermanentRedirect") {
+    reason = "the server redirects to another endpoint (PermanentRedirect): the bucket is in " +
+      "another region; give its endpoint with --endpoint and its region with --region";
+  } else if (status === 407) {
+    reason = "the proxy asks for credentials (HTTP 407): put them in HTTP_PROXY as " +
+      "http://user:password@host:port";
+  } else if (name === "InvalidAccessKeyId" || name === "SignatureDoesNotMatch") {
     reason = "the access key or secret key was rejected";
   } else if (name === "InvalidBucketName") {
     reason = "the server refuses the bucket's name (S3 bucket names are 3 to 63 lowercase " +
@@ -42,6 +62,69 @@ export function describeS3Error(where: string, err: unknown): SpareError {
     reason = firstLine(err);
   }
   return new SpareError(`S3 ${where} failed: ${reason}`, 1, { cause: err });
+}
+
+const UNTRUSTED = new Set([
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "CERT_UNTRUSTED",
+  "CERT_SIGNATURE_FAILURE",
+]);
+
+/**
+ * A certificate or TLS problem said with the setting that fixes it, or undefined when `err`
+ * is none.
+ */
+export function tlsProblem(err: unknown, endpoint = "the endpoint"): string | undefined {
+  const code = err && typeof err === "object" ? (err as { code?: unknown }).code : undefined;
+  const text = firstLine(err);
+  if (
+    (typeof code === "string" && UNTRUSTED.has(code)) ||
+    /UnknownIssuer|unable to verify|self[- ]signed certificate|unable to get (local )?issuer/i
+      .test(text)
+  ) {
+    return `the certificate of ${endpoint} is not signed by a trusted CA (${text}): give ` +
+      `the CA's PEM file with --ca-cert FILE (SPARE_CA_CERT), or add it to the system's ` +
+      `certificate store (SSL_CERT_FILE)`;
+  }
+  if (code === "ERR_TLS_CERT_ALTNAME_INVALID" || /NotValidForName|altnames/i.test(text)) {
+    return `the certificate of ${endpoint} is not for the host name requested (${text}): ` +
+      `check --endpoint, or try --addressing path (a bucket name in the host name needs a ` +
+      `certificate for it)`;
+  }
+  if (
+    code === "CERT_HAS_EXPIRED" || code === "CERT_NOT_YET_VALID" || /Expired|NotValidYet/i
+      .test(text)
+  ) {
+    return `the certificate of ${endpoint} is expired or not yet valid (${text}): check this ` +
+      `machine's clock, or renew the server's certificate`;
+  }
+  if (/wrong version number|InvalidContentType|CorruptMessage|http request/i.test(text)) {
+    return `${endpoint} does not answer TLS (${text}): if the server speaks plain HTTP, ` +
+      `give --endpoint with http://`;
+  }
+  return undefined;
+}
+
+/** The region an S3 error says the bucket or signature needs, when it says one. */
+export function regionExpected(err: unknown): string | undefined {
+  if (!err || typeof err !== "object") return undefined;
+  const e = err as {
+    Region?: unknown;
+    message?: unknown;
+    $response?: { headers?: Record<string, string | undefined> };
+  };
+  const name = errorName(err);
+  const redirect = httpStatus(err) === 301 || name === "PermanentRedirect";
+  if (!redirect && name !== "AuthorizationHeaderMalformed") return undefined;
+  const header = e.$response?.headers?.["x-amz-bucket-region"];
+  if (typeof header === "string" && header) return header;
+  if (typeof e.Region === "string" && e.Region) return e.Region;
+  const said = /expecting '([^']+)'/.exec(String(e.message ?? ""));
+  return said?.[1];
 }
 
 /** A request that got no (complete) answer in time. */
@@ -115,6 +198,10 @@ export function httpStatus(err: unknown): number | undefined {
  * bodies of the wrong length, answers that do not parse.
  */
 export function isTransient(err: unknown): boolean {
+  if (err instanceof Error && err.name === "ProxyError") {
+    return (err as Error & { transient?: boolean }).transient === true;
+  }
+  if (tlsProblem(err) !== undefined) return false;
   if (
     err instanceof TruncatedBodyError || err instanceof BodyLengthError ||
     err instanceof RequestTimeoutError || isGarbledAnswer(err)
