@@ -49,6 +49,9 @@ if (import.meta.main) {
       SPARE_SECRET_KEY: server.secretKey,
       SPARE_BUCKET: "spare-demo",
       SPARE_PASSWORD: "demo password",
+      // The local server is reached directly even where HTTP_PROXY is set.
+      no_proxy: "127.0.0.1,localhost",
+      NO_PROXY: "127.0.0.1,localhost",
     };
     await spare(["create", "--path", source, "--verbose"], env);
     await spare(["verify"], env);

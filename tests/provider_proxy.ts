@@ -81,6 +81,9 @@ export function checksumHeaders(request: ProxiedRequest): string[] {
   return names;
 }
 
+/** The region of the wrong-region personality's buckets. */
+export const PROVIDER_REGION = "eu-west-3";
+
 /** The personalities, by name. */
 export const PERSONALITIES = {
   /** No quirk: passes everything on (records the requests). */
@@ -145,7 +148,78 @@ export const PERSONALITIES = {
         }
         : undefined,
   },
+  /** HTTPS with a CA of the test (start it with `options.tls`, e.g. from tests/tls.ts). */
+  https: {
+    description: "HTTPS with a certificate of the test's own CA",
+    request: (request, { credentials }) => atServerAddress(request, credentials),
+  },
+  /** AWS's answer to a request signed for another region than the bucket's. */
+  "wrong-region": {
+    description: `requests signed for another region than ${PROVIDER_REGION} refused as AWS does`,
+    request: (request) => {
+      const authorization = request.headers.get("authorization") ?? "";
+      const region = /Credential=[^/]+\/[^/]+\/([^/]+)\//.exec(authorization)?.[1];
+      if (region === undefined || region === PROVIDER_REGION) return undefined;
+      return { respond: wrongRegionResponse(request.method, region) };
+    },
+  },
+  /** Virtual-hosted only (`bucket.localhost:PORT`); path-style requests refused. */
+  "virtual-only": {
+    description: "path-style requests refused (virtual-hosted only)",
+    request: (request, { credentials }) => {
+      const host = request.headers.get("host") ?? "";
+      const bucket = /^([^.:]+)\.localhost(:\d+)?$/i.exec(host)?.[1];
+      if (bucket === undefined) {
+        if (request.target.split("?")[0] === "/") return undefined; // ListBuckets
+        const message = "Path-style requests are not supported: use virtual-hosted-style";
+        return {
+          respond: request.method === "HEAD"
+            ? encodeLatin1("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+            : s3ErrorResponse(400, "InvalidRequest", message),
+        };
+      }
+      // The server behind knows path-style only: the bucket goes back into the path.
+      const target = `/${bucket}${request.target.startsWith("/") ? "" : "/"}${request.target}`;
+      return atServerAddress({ ...request, target }, credentials, true);
+    },
+  },
 } satisfies Record<string, Personality>;
+
+/**
+ * The request with the Host the server behind knows (127.0.0.1:PORT: Ceph's rgw dns name
+ * takes any other name for a virtual-hosted bucket), signed again when changed.
+ */
+function atServerAddress(
+  request: ProxiedRequest,
+  credentials: Credentials,
+  changed = false,
+): Verdict {
+  const host = request.headers.get("host") ?? "";
+  const port = /:(\d+)$/.exec(host)?.[1];
+  const serverHost = port ? `127.0.0.1:${port}` : "127.0.0.1";
+  if (host === serverHost && !changed) return undefined;
+  const headers = new Map(request.headers);
+  headers.set("host", serverHost);
+  return { forward: resign({ ...request, headers }, credentials) };
+}
+
+/** AWS's 400 for a request signed for `region`: with an XML body naming the bucket's region, or (HEAD) none. */
+function wrongRegionResponse(method: string, region: string): Uint8Array {
+  if (method === "HEAD") {
+    return encodeLatin1(
+      `HTTP/1.1 400 Bad Request\r\nx-amz-bucket-region: ${PROVIDER_REGION}\r\n` +
+        `Content-Type: application/xml\r\nContent-Length: 0\r\n\r\n`,
+    );
+  }
+  const body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error>` +
+    `<Code>AuthorizationHeaderMalformed</Code><Message>The authorization header is ` +
+    `malformed; the region '${region}' is wrong; expecting '${PROVIDER_REGION}'</Message>` +
+    `<Region>${PROVIDER_REGION}</Region><RequestId>provider-proxy</RequestId></Error>`;
+  return encodeLatin1(
+    `HTTP/1.1 400 Bad Request\r\nx-amz-bucket-region: ${PROVIDER_REGION}\r\n` +
+      `Content-Type: application/xml\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+  );
+}
 
 /** The names of the personalities. */
 export type PersonalityName = keyof typeof PERSONALITIES;

@@ -35,6 +35,9 @@ export function describeS3Error(
   } else if (status === 301 || name === "PermanentRedirect") {
     reason = "the server redirects to another endpoint (PermanentRedirect): the bucket is in " +
       "another region; give its endpoint with --endpoint and its region with --region";
+  } else if (/virtual[- ]hosted|path[- ]style/i.test(firstLine(err)) && status === 400) {
+    reason = `the server refuses path-style requests (${firstLine(err)}): use --addressing ` +
+      `virtual (SPARE_ADDRESSING)`;
   } else if (status === 407) {
     reason = "the proxy asks for credentials (HTTP 407): put them in HTTP_PROXY as " +
       "http://user:password@host:port";
@@ -118,10 +121,13 @@ export function regionExpected(err: unknown): string | undefined {
     $response?: { headers?: Record<string, string | undefined> };
   };
   const name = errorName(err);
-  const redirect = httpStatus(err) === 301 || name === "PermanentRedirect";
-  if (!redirect && name !== "AuthorizationHeaderMalformed") return undefined;
+  const named = name === "AuthorizationHeaderMalformed" || name === "PermanentRedirect";
+  const status = httpStatus(err);
   const header = e.$response?.headers?.["x-amz-bucket-region"];
-  if (typeof header === "string" && header) return header;
+  if ((named || status === 301 || status === 400) && typeof header === "string" && header) {
+    return header;
+  }
+  if (!named) return undefined;
   if (typeof e.Region === "string" && e.Region) return e.Region;
   const said = /expecting '([^']+)'/.exec(String(e.message ?? ""));
   return said?.[1];
