@@ -71,7 +71,7 @@ function isConditionalPut(request: ProxiedRequest): boolean {
 }
 
 /** Names of the flexible-checksum headers a request carries (x-amz-checksum-*, and kin). */
-export function checksumHeaders(request: ProxiedRequest): string[] {
+export function checksumHeaders(request: Pick<ProxiedRequest, "headers">): string[] {
   const names = [...request.headers.keys()].filter((name) =>
     name.startsWith("x-amz-checksum-") || name === "x-amz-sdk-checksum-algorithm"
   );

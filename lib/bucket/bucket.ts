@@ -1,6 +1,6 @@
 /**
- * The bucket layer (0.4.0's "envoy"): the `.spare` marker, the `.lock`, and prefixes
- * stored as numbered, encrypted blocks (FORMAT.md).
+ * The bucket layer (0.4.0's "envoy"): the `.spare` marker, the `.lock` (taken in
+ * lock_protocol.ts), and prefixes stored as numbered, encrypted blocks (FORMAT.md).
  */
 import { BLOCK_SIZE, type BlockCodec, newNonce } from "../codec/block.ts";
 import { ContentHasher } from "../util/digest.ts";
@@ -19,7 +19,7 @@ import type { ObjectInfo, ObjectStore } from "../s3/client.ts";
 
 /** The marker object of a spare bucket. */
 export const MARKER_KEY = ".spare";
-/** The lock object 0.4.0 looks for. */
+/** The lock object 0.4.0 writes and looks for (lock_protocol.ts). */
 export const LOCK_KEY = ".lock";
 /** `.spare-kdf` is a few dozen bytes; a larger one is refused unread. */
 const MAX_KDF_BYTES = 4096;
@@ -46,14 +46,6 @@ export interface BucketListing {
   prefixes: Map<string, PrefixInfo>;
   /** Keys that are neither internal nor blocks: not ours, removed by pruning. */
   strays: string[];
-}
-
-/** Who holds a lock, as written into the `.lock` object (0.4.0 wrote it empty). */
-export interface LockHolder {
-  hostname?: string;
-  pid?: number;
-  command?: string;
-  started?: string;
 }
 
 /** True for valid prefix names. */
@@ -155,13 +147,6 @@ export function groupIntoPrefixes(objects: ObjectInfo[]): BucketListing {
     info.blocks.sort((a, b) => a.index - b.index || a.key.localeCompare(b.key));
   }
   return { prefixes, strays };
-}
-
-/** Describes a lock holder for messages. */
-export function describeLockHolder(holder: LockHolder | undefined): string {
-  if (!holder?.hostname) return "another spare run (the lock object names no holder)";
-  return `${holder.hostname} pid ${holder.pid ?? "?"} since ${holder.started ?? "?"}` +
-    (holder.command ? ` (${holder.command})` : "");
 }
 
 /** A block read back: its plaintext, and its .xz bytes when they were asked for. */
@@ -294,43 +279,16 @@ export class Bucket {
       );
     }
     const body = encodeKdfSettings(settings);
-    if (await this.store.put(this.name, KDF_KEY, body, { ifNoneMatch: true })) return settings;
+    // under the lock: where conditional writes are refused, a plain write does
+    const put = await this.store.putIfAbsent(this.name, KDF_KEY, body);
+    if (put === "refused") await this.store.put(this.name, KDF_KEY, body);
+    if (put !== "exists") return settings;
     return await this.kdfSettings();
-  }
-
-  /** Takes the lock; returns the current holder instead when the bucket is already locked. */
-  async lock(holder: LockHolder): Promise<{ taken: true } | { taken: false; holder?: LockHolder }> {
-    if (await this.store.exists(this.name, LOCK_KEY)) {
-      return { taken: false, holder: await this.lockHolder() };
-    }
-    const body = new TextEncoder().encode(JSON.stringify(holder));
-    if (await this.store.put(this.name, LOCK_KEY, body, { ifNoneMatch: true })) {
-      return { taken: true };
-    }
-    return { taken: false, holder: await this.lockHolder() };
-  }
-
-  /** Who holds the lock, when the lock object says so. */
-  async lockHolder(): Promise<LockHolder | undefined> {
-    try {
-      const body = await this.store.get(this.name, LOCK_KEY);
-      const parsed = JSON.parse(new TextDecoder().decode(body));
-      return parsed && typeof parsed === "object" ? parsed as LockHolder : undefined;
-    } catch {
-      return undefined;
-    }
   }
 
   /** True when `.lock` exists. */
   isLocked(): Promise<boolean> {
     return this.store.exists(this.name, LOCK_KEY);
-  }
-
-  /** Removes the lock; false when there was none. */
-  async unlock(): Promise<boolean> {
-    if (!(await this.store.exists(this.name, LOCK_KEY))) return false;
-    await this.store.delete(this.name, LOCK_KEY);
-    return true;
   }
 
   /**

@@ -1,5 +1,11 @@
 /** Holding the bucket lock for a run, and turning SIGINT/SIGTERM into a clean stop. */
-import { type Bucket, describeLockHolder, type LockHolder } from "./bucket.ts";
+import type { Bucket } from "./bucket.ts";
+import {
+  BucketLock,
+  describeLockHolder,
+  type LockAttempt,
+  type LockHolder,
+} from "./lock_protocol.ts";
 import { InterruptedError, SpareError } from "../util/errors.ts";
 import type { Log } from "../util/log.ts";
 
@@ -15,6 +21,27 @@ export function hostName(): string {
 /** Who we are, for the lock object. */
 export function lockHolder(command: string): LockHolder {
   return { hostname: hostName(), pid: Deno.pid, command, started: new Date().toISOString() };
+}
+
+/** A lock of this run on `bucket`, warning through `log`. */
+export function bucketLock(bucket: Bucket, log: Log): BucketLock {
+  return new BucketLock(bucket, hostName(), (message) => log.warn(message));
+}
+
+/** The error of a run that found the bucket locked: the holder, and what to do. */
+export function lockedError(
+  bucket: Bucket,
+  attempt: LockAttempt,
+  verb = "is locked by",
+): SpareError {
+  const holder = attempt.taken ? undefined : attempt.holder;
+  const elsewhere = holder?.hostname && holder.hostname !== hostName();
+  return new SpareError(
+    `bucket ${bucket.name} ${verb} ${describeLockHolder(holder)}` +
+      (elsewhere || !holder?.hostname
+        ? "; once no spare run uses it, `spare unlock` removes the lock"
+        : ""),
+  );
 }
 
 /** Aborted with an InterruptedError when SIGINT or SIGTERM arrives while installed. */
@@ -65,15 +92,12 @@ export async function withLock<T>(
     log.warn("second signal: abandoning the requests in flight");
     bucket.store.abandonInFlight();
   }).install();
+  const lock = bucketLock(bucket, log);
   try {
-    const result = await bucket.lock(lockHolder(command));
-    if (!result.taken) {
-      throw new SpareError(
-        `bucket ${bucket.name} is locked by ${describeLockHolder(result.holder)}`,
-      );
-    }
-    interruption.signal.throwIfAborted();
+    const attempt = await lock.acquire(lockHolder(command));
+    if (!attempt.taken) throw lockedError(bucket, attempt);
     try {
+      interruption.signal.throwIfAborted();
       const value = await work(interruption.signal);
       interruption.signal.throwIfAborted();
       return value;
@@ -82,7 +106,7 @@ export async function withLock<T>(
       throw err;
     } finally {
       try {
-        await bucket.unlock();
+        await lock.release();
       } catch (err) {
         log.error(
           `could not release the lock of bucket ${bucket.name} (${

@@ -1,9 +1,10 @@
 /** `lock` and `unlock`: take or release the bucket's lock by hand. */
 import { ExitCode } from "../util/errors.ts";
-import { lockHolder } from "../bucket/lock.ts";
+import { bucketLock, lockedError, lockHolder } from "../bucket/lock.ts";
+import { removeAllLocks } from "../bucket/lock_protocol.ts";
 import type { Command } from "./context.ts";
 
-/** `spare lock`: creates `.lock` (exit 1 when it exists already). */
+/** `spare lock`: takes the lock and keeps it (exit 1 when the bucket is locked already). */
 export const lockCommand: Command = {
   needsPassword: false,
   takesPath: false,
@@ -11,14 +12,16 @@ export const lockCommand: Command = {
   async run(context) {
     const { bucket } = context.connect();
     await bucket.ensure();
-    const result = await bucket.lock(lockHolder("lock"));
-    context.emit({ result: result.taken ? "locked" : "already locked" });
-    if (!result.taken) context.log.error(`bucket ${context.bucketName} is already locked`);
-    return result.taken ? ExitCode.ok : ExitCode.failure;
+    const attempt = await bucketLock(bucket, context.log).acquire(lockHolder("lock"));
+    context.emit({ result: attempt.taken ? "locked" : "already locked" });
+    if (!attempt.taken) {
+      context.log.error(lockedError(bucket, attempt, "is already locked by").message);
+    }
+    return attempt.taken ? ExitCode.ok : ExitCode.failure;
   },
 };
 
-/** `spare unlock`: removes `.lock` (exit 1 when there was none). */
+/** `spare unlock`: removes `.lock` and every run's lock object (exit 1 when there was none). */
 export const unlockCommand: Command = {
   needsPassword: false,
   takesPath: false,
@@ -26,7 +29,7 @@ export const unlockCommand: Command = {
   async run(context) {
     const { bucket } = context.connect();
     await bucket.checkMarker(true);
-    const removed = await bucket.unlock();
+    const removed = await removeAllLocks(bucket);
     context.emit({ result: removed ? "unlocked" : "not locked" });
     if (!removed) context.log.error(`bucket ${context.bucketName} was not locked`);
     return removed ? ExitCode.ok : ExitCode.failure;

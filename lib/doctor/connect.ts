@@ -10,7 +10,8 @@ import {
   ListObjectsV2Command,
   type ListObjectsV2CommandOutput,
 } from "@aws-sdk/client-s3";
-import { describeLockHolder, LOCK_KEY, type LockHolder, MARKER_KEY } from "../bucket/bucket.ts";
+import { LOCK_KEY, MARKER_KEY } from "../bucket/bucket.ts";
+import { describeLockHolder, parseLockHolder } from "../bucket/lock_protocol.ts";
 import { defaultAddressing, ObjectStore, type S3Config } from "../s3/client.ts";
 import { type Answer, describeAnswer, probe, type ProbeResult } from "./probe.ts";
 import type { ReportBuilder } from "./report.ts";
@@ -350,16 +351,12 @@ async function judgeBucket(
 
 /** ", locked by …" when `.lock` exists now. */
 async function lockNote(store: ObjectStore, bucket: string): Promise<string> {
-  const lock = await probe<{ Body?: { transformToString(): Promise<string> } }>(
+  const lock = await probe<{ Body?: { transformToByteArray(): Promise<Uint8Array> } }>(
     store,
     new GetObjectCommand({ Bucket: bucket, Key: LOCK_KEY, Range: "bytes=0-4095" }),
   );
   if (!lock.ok) return "";
-  let holder: LockHolder | undefined;
-  try {
-    const parsed = JSON.parse(await lock.value.Body?.transformToString() ?? "");
-    if (parsed && typeof parsed === "object" && !Array.isArray(parsed)) holder = parsed;
-  } catch { /* 0.4.0's empty lock, or not ours */ }
+  const holder = parseLockHolder(await lock.value.Body?.transformToByteArray() ?? new Uint8Array());
   return `; it is locked now by ${describeLockHolder(holder)}`;
 }
 

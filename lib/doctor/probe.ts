@@ -58,11 +58,16 @@ interface HttpLike {
 
 /** An SDK command's middleware stack, as far as a probe touches it. */
 interface MiddlewareStack {
-  add(
-    middleware: (next: (args: unknown) => Promise<unknown>) => (args: unknown) => Promise<unknown>,
-    options: { step: string; name: string; priority?: string },
+  add(middleware: Middleware, options: { step: string; name: string; priority?: string }): void;
+  addRelativeTo(
+    middleware: Middleware,
+    options: { relation: "before" | "after"; toMiddleware: string; name: string },
   ): void;
 }
+
+type Middleware = (
+  next: (args: unknown) => Promise<unknown>,
+) => (args: unknown) => Promise<unknown>;
 
 function lowerHeaders(headers: Record<string, string> | undefined): Record<string, string> {
   const out: Record<string, string> = {};
@@ -138,7 +143,7 @@ export async function probe<T>(
   let headers: Record<string, string> = {};
   let status: number | undefined;
   const stack = command.middlewareStack as MiddlewareStack;
-  stack.add(
+  stack.addRelativeTo(
     (next) => async (args) => {
       const request = (args as { request: HttpLike }).request;
       for (const name of Object.keys(request.headers)) {
@@ -155,7 +160,9 @@ export async function probe<T>(
       Object.assign(request.headers, edits.set ?? {});
       return await next(args);
     },
-    { step: "build", name: "doctorRequestEdits", priority: "low" },
+    // just before signing: after every header the SDK and the ObjectStore's own
+    // middleware set or removed
+    { relation: "before", toMiddleware: "httpSigningMiddleware", name: "doctorRequestEdits" },
   );
   stack.add(
     (next) => async (args) => {

@@ -65,10 +65,11 @@ export class WriteProbes {
         Body: new Uint8Array(0),
         ContentLength: 0,
         IfNoneMatch: opts.ifNoneMatch ? "*" : undefined,
-        // CRC32 of no bytes
-        ChecksumCRC32: opts.checksum ? "AAAAAA==" : undefined,
       }),
-      opts.checksum ? {} : { remove: CHECKSUM_HEADERS },
+      // CRC32 of no bytes
+      opts.checksum
+        ? { set: { "x-amz-checksum-crc32": "AAAAAA==" } }
+        : { remove: CHECKSUM_HEADERS },
     );
   }
 
@@ -252,7 +253,9 @@ export class WriteProbes {
         Bucket: this.bucket,
         Delete: { Objects: [{ Key: key }], Quiet: true },
       }),
-      { remove: CHECKSUM_HEADERS, contentMd5: md5 },
+      md5
+        ? { remove: CHECKSUM_HEADERS, contentMd5: true }
+        : { remove: [...CHECKSUM_HEADERS, "content-md5"] },
     );
     if (!result.ok) return why(result);
     const failed = result.value.Errors ?? [];

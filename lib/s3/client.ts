@@ -16,11 +16,13 @@ import {
   PutObjectCommand,
   S3Client,
 } from "@aws-sdk/client-s3";
+import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import { makeAgents } from "./agents.ts";
 import type { ProxySettings } from "./proxy.ts";
 import { trustedCertificates } from "./trust.ts";
 import { SpareError } from "../util/errors.ts";
+import { forEachConcurrent } from "../util/limit.ts";
 import {
   BodyLengthError,
   describeS3Error,
@@ -147,6 +149,57 @@ function destroyBody(body: unknown): void {
   if (body instanceof Readable) body.destroy();
 }
 
+/**
+ * SDK middleware, run after the SDK's own checksum middleware: takes out every
+ * flexible-checksum header (x-amz-checksum-*, x-amz-sdk-checksum-*; the SDK adds CRC32 to
+ * DeleteObjects even with WHEN_REQUIRED, and servers without flexible checksums refuse it)
+ * and gives DeleteObjects the Content-MD5 that every S3 implementation accepts.
+ */
+// deno-lint-ignore no-explicit-any
+const withoutFlexibleChecksums = (next: any, context: any) => (args: any) => {
+  const request = args.request as { headers?: Record<string, string>; body?: unknown };
+  const headers = request?.headers;
+  if (headers) {
+    for (const name of Object.keys(headers)) {
+      const lower = name.toLowerCase();
+      if (lower.startsWith("x-amz-checksum-") || lower.startsWith("x-amz-sdk-checksum-")) {
+        delete headers[name];
+      }
+    }
+    const body = request.body;
+    if (
+      context?.commandName === "DeleteObjectsCommand" &&
+      (typeof body === "string" || body instanceof Uint8Array)
+    ) {
+      headers["content-md5"] = createHash("md5").update(body).digest("base64");
+    }
+  }
+  return next(args);
+};
+
+/** The outcome of a conditional PUT (ObjectStore.putIfAbsent). */
+export type ConditionalPut = "written" | "exists" | "refused";
+
+/** True for a server's refusal of `If-None-Match`: 501, NotImplemented, a 400 naming it. */
+export function conditionalWriteRefused(err: unknown): boolean {
+  const status = httpStatus(err);
+  if (status === 501 || errorName(err) === "NotImplemented") return true;
+  const text = `${errorName(err) ?? ""} ${err instanceof Error ? err.message : ""}`;
+  return status === 400 && /if-none-match|conditional|precondition|not (implemented|supported)/i
+    .test(text);
+}
+
+/** Single deletes in flight at once where batches are refused. */
+const SINGLE_DELETES_AT_ONCE = 8;
+
+/** True for a refused batch delete: 501, or a 400 that names Content-MD5 or checksums. */
+export function batchDeleteRefused(err: unknown): boolean {
+  const status = httpStatus(err);
+  if (status === 501 || errorName(err) === "NotImplemented") return true;
+  const text = `${errorName(err) ?? ""} ${err instanceof Error ? err.message : ""}`;
+  return status === 400 && /md5|checksum|digest/i.test(text);
+}
+
 /** An S3 bucket's objects, addressed by key; every call names its operation in errors. */
 export class ObjectStore {
   readonly endpoint: string;
@@ -156,6 +209,8 @@ export class ObjectStore {
   private readonly attempts: number;
   private readonly requestTimeoutMs: number;
   private abandon = new AbortController();
+  /** Set once the server refused a batch delete: this run deletes one object at a time. */
+  batchDeletesRefused = false;
 
   constructor(config: S3Config) {
     this.endpoint = endpointUrl(config.endpoint);
@@ -180,6 +235,12 @@ export class ObjectStore {
         httpAgent: agents.http,
         httpsAgent: agents.https,
       },
+    });
+    // last of the build step: after the checksum middleware (build, normal), before signing
+    this.client.middlewareStack.add(withoutFlexibleChecksums, {
+      name: "spareWithoutFlexibleChecksums",
+      step: "build",
+      priority: "low",
     });
   }
 
@@ -305,6 +366,34 @@ export class ObjectStore {
         ) {
           return false;
         }
+        throw err;
+      }
+    });
+  }
+
+  /**
+   * Stores an object only when its key does not exist yet (`If-None-Match: *`): "written",
+   * "exists" (412), or "refused" when the server does not do conditional writes (501,
+   * NotImplemented, or a 400 naming the condition). A server that ignores the header
+   * overwrites and answers "written".
+   */
+  putIfAbsent(bucket: string, key: string, body: Uint8Array): Promise<ConditionalPut> {
+    return this.call("PutObject", `${bucket}/${key}`, async (abortSignal) => {
+      try {
+        await this.client.send(
+          new PutObjectCommand({
+            Bucket: bucket,
+            Key: key,
+            Body: body,
+            ContentLength: body.length,
+            IfNoneMatch: "*",
+          }),
+          { abortSignal },
+        );
+        return "written";
+      } catch (err) {
+        if (httpStatus(err) === 412 || errorName(err) === "PreconditionFailed") return "exists";
+        if (conditionalWriteRefused(err)) return "refused";
         throw err;
       }
     });
@@ -441,31 +530,36 @@ export class ObjectStore {
     });
   }
 
-  /** Deletes many objects, 1,000 per batch; a batch the server fails falls back to single deletes. */
+  /**
+   * Deletes many objects, 1,000 per batch; a batch the server fails falls back to single
+   * deletes, and once it refuses batches (batchDeleteRefused), the rest of the run deletes
+   * one object at a time.
+   */
   async deleteMany(bucket: string, keys: string[]): Promise<void> {
     for (let i = 0; i < keys.length; i += 1000) {
       const batch = keys.slice(i, i + 1000);
       let failed: string[] = [];
-      try {
-        const response = await this.client.send(
-          new DeleteObjectsCommand({
-            Bucket: bucket,
-            Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
-          }),
-          { abortSignal: AbortSignal.timeout(this.requestTimeoutMs) },
-        );
-        failed = (response.Errors ?? []).map((e) => e.Key).filter((k): k is string =>
-          k !== undefined
-        );
-      } catch (err) {
-        if (
-          !isTransient(err) && !(httpStatus(err) === 501 || errorName(err) === "NotImplemented")
-        ) {
-          throw this.describe("DeleteObjects", bucket, err);
-        }
+      if (this.batchDeletesRefused) {
         failed = batch;
+      } else {
+        try {
+          const response = await this.client.send(
+            new DeleteObjectsCommand({
+              Bucket: bucket,
+              Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
+            }),
+            { abortSignal: AbortSignal.timeout(this.requestTimeoutMs) },
+          );
+          failed = (response.Errors ?? []).map((e) => e.Key).filter((k): k is string =>
+            k !== undefined
+          );
+        } catch (err) {
+          if (batchDeleteRefused(err)) this.batchDeletesRefused = true;
+          else if (!isTransient(err)) throw this.describe("DeleteObjects", bucket, err);
+          failed = batch;
+        }
       }
-      for (const key of failed) await this.delete(bucket, key);
+      await forEachConcurrent(failed, SINGLE_DELETES_AT_ONCE, (key) => this.delete(bucket, key));
     }
   }
 }
