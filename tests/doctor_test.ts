@@ -1,13 +1,20 @@
 /**
  * `spare doctor` through the CLI: against the test server itself, and through each
  * personality of the provider proxy, which it must name; wrong keys, a missing bucket, a
- * bucket of someone else's data; the probe keys removed and nothing else in the bucket changed.
+ * bucket of someone else's data; a wrong region, path-style refused and a private CA, each
+ * named with the setting that fixes it; the probe keys removed and nothing else changed.
  */
 import { ListObjectsV2Command, type ListObjectsV2CommandOutput } from "@aws-sdk/client-s3";
 import type { ObjectStore } from "../lib/s3/client.ts";
 import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
 import { type CliEnv, cliEnv, hasServer, spare, spareExpect } from "./cli.ts";
-import { PERSONALITIES, type PersonalityName, ProviderProxy } from "./provider_proxy.ts";
+import {
+  PERSONALITIES,
+  type PersonalityName,
+  PROVIDER_REGION,
+  ProviderProxy,
+} from "./provider_proxy.ts";
+import { hasOpenssl, makeTestPki } from "./tls.ts";
 import { openBucket, TempDirs } from "./tree.ts";
 
 const options = { ignore: !hasServer, sanitizeResources: false, sanitizeOps: false };
@@ -165,6 +172,7 @@ const QUIRKS: Partial<Record<PersonalityName, { check: string; result: string; w
 
 for (const name of Object.keys(PERSONALITIES) as PersonalityName[]) {
   const quirk = QUIRKS[name];
+  // wrong-region, virtual-only and https need settings of their own: tested below
   if (name !== "plain" && !quirk) continue;
   Deno.test({
     name: `doctor through the provider proxy's ${name}: ${
@@ -280,6 +288,91 @@ Deno.test({
       assertEquals(await objects(store, env.SPARE_BUCKET), before, "doctor changed the bucket");
     } finally {
       close();
+    }
+  },
+});
+
+Deno.test({
+  name: "doctor through wrong-region: exit 1 naming the --region to use; with it, exit 0",
+  ...options,
+  fn: async () => {
+    const proxy = ProviderProxy.start("wrong-region");
+    const direct = cliEnv("doctor");
+    const env = { ...direct, SPARE_ENDPOINT: proxy.endpoint };
+    const { store, close } = openBucket(direct);
+    try {
+      await store.createBucket(direct.SPARE_BUCKET); // made in its region
+      const text = await spareExpect(1, ["doctor"], env);
+      assertStringIncludes(
+        text.stdout,
+        `FAIL  region: the server expects region ${PROVIDER_REGION}, not us-east-1: ` +
+          `use --region ${PROVIDER_REGION}`,
+      );
+      const report = await doctorJson(env, 1);
+      assertEquals(check(report, "region").result, PROVIDER_REGION);
+      assertEquals(report.recommended.options, [`--region ${PROVIDER_REGION}`]);
+      assertEquals(report.recommended.region, PROVIDER_REGION);
+      // the other checks went on in the region the server named
+      assertEquals(check(report, "conditional writes").result, "honoured");
+      const right = await doctorJson({ ...env, SPARE_REGION: PROVIDER_REGION }, 0);
+      assertEquals(check(right, "region").status, "ok");
+      assertEquals(right.recommended.options, []);
+    } finally {
+      close();
+      await proxy.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "doctor through virtual-only: path-style refused, names --addressing virtual; with it, 0",
+  ...options,
+  fn: async () => {
+    const proxy = ProviderProxy.start("virtual-only");
+    const direct = cliEnv("doctor");
+    // a host name: the bucket goes in front of it (bucket.localhost)
+    const env = { ...direct, SPARE_ENDPOINT: proxy.endpoint.replace("127.0.0.1", "localhost") };
+    const { store, close } = openBucket(direct);
+    try {
+      await store.createBucket(direct.SPARE_BUCKET);
+      const text = await spareExpect(1, ["doctor"], env);
+      assertStringIncludes(text.stdout, "FAIL  addressing: path-style refused");
+      assertStringIncludes(text.stdout, "virtual-hosted accepted: use --addressing virtual");
+      const report = await doctorJson(env, 1);
+      assertEquals(check(report, "addressing").result, "virtual");
+      assertEquals(report.recommended.options, ["--addressing virtual"]);
+      assertEquals(report.recommended.addressing, "virtual");
+      assertEquals(check(report, "conditional writes").result, "honoured");
+      const right = await doctorJson({ ...env, SPARE_ADDRESSING: "virtual" }, 0);
+      assertEquals(check(right, "addressing").status, "ok");
+      assertStringIncludes(check(right, "addressing").message, "virtual-hosted accepted (in use)");
+    } finally {
+      close();
+      await proxy.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "doctor over HTTPS with the test's CA: without it exit 1 naming --ca-cert; with it, 0",
+  ...options,
+  ignore: !hasServer || !hasOpenssl(),
+  fn: async () => {
+    const certs = await makeTestPki();
+    const proxy = ProviderProxy.start("https", { tls: { cert: certs.cert, key: certs.key } });
+    const env = { ...cliEnv("doctor"), SPARE_ENDPOINT: proxy.endpoint };
+    try {
+      const text = await spareExpect(1, ["doctor"], env);
+      assertStringIncludes(text.stdout, "FAIL  tls: the server's certificate is not trusted");
+      assertStringIncludes(text.stdout, "--ca-cert FILE");
+      const report = await doctorJson(env, 1);
+      assertEquals(check(report, "tls").result, "untrusted");
+      assertEquals(check(report, "endpoint").status, "ok");
+      const right = await doctorJson({ ...env, SPARE_CA_CERT: certs.caFile }, 0);
+      assertEquals(check(right, "tls").result, "trusted");
+      assertEquals(check(right, "bucket").result, "may be created");
+    } finally {
+      await proxy.close();
     }
   },
 });

@@ -12,7 +12,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { LOCK_KEY, MARKER_KEY } from "../bucket/bucket.ts";
 import { describeLockHolder, parseLockHolder } from "../bucket/lock_protocol.ts";
-import { defaultAddressing, ObjectStore, type S3Config } from "../s3/client.ts";
+import { defaultAddressing, endpointUrl, ObjectStore, type S3Config } from "../s3/client.ts";
 import { type Answer, describeAnswer, probe, type ProbeResult } from "./probe.ts";
 import type { ReportBuilder } from "./report.ts";
 
@@ -150,11 +150,11 @@ export async function probeConnection(
   bucket: string,
 ): Promise<Connected | undefined> {
   let config = given;
-  const url = new URL(new ObjectStore(given).endpoint);
+  const url = new URL(endpointUrl(given.endpoint));
   let store = new ObjectStore(config);
   let first = await listFirst(store, bucket);
   if (!judgeReachable(report, url, first)) return close(store);
-  judgeClock(report, first.answer!);
+  const answers = [first.answer!];
   // A region the server names as the one it expects: try again with it.
   const named = first.ok ? undefined : first.answer?.region;
   const region = given.region ?? "us-east-1";
@@ -173,6 +173,7 @@ export async function probeConnection(
     first = await listFirst(store, bucket);
   }
   const answer = first.answer!;
+  judgeClock(report, [answer, ...answers].find((a) => a.headers["date"]) ?? answer);
   if (
     !first.ok && (answer.code === "InvalidAccessKeyId" || answer.code === "SignatureDoesNotMatch")
   ) {
@@ -186,7 +187,10 @@ export async function probeConnection(
     return close(store);
   }
   if (!first.ok && answer.code === "RequestTimeTooSkewed") {
-    report.add("clock", "fail", "the server refuses requests signed with this machine's time");
+    const clock = report.checks.find((c) => c.name === "clock")!;
+    clock.status = "fail";
+    clock.message = `the server refuses requests signed with this machine's time ` +
+      `(RequestTimeTooSkewed); ${clock.message}; set the clock (NTP)`;
     return close(store);
   }
   const addressing = await probeAddressing(report, config, bucket, url, first);
@@ -198,7 +202,8 @@ export async function probeConnection(
   }
   const final = first.answer!;
   if (!report.checks.some((c) => c.name === "region")) {
-    report.add("region", "ok", `${region} is accepted`, region);
+    const which = given.region === undefined ? " (the default)" : "";
+    report.add("region", "ok", `${region}${which} is accepted`, region);
   }
   if (first.ok) {
     report.add("credentials", "ok", "the keys are accepted and may list the bucket", "accepted");
@@ -265,8 +270,10 @@ async function probeAddressing(
   const otherStore = new ObjectStore(otherConfig);
   const tried = await listFirst(otherStore, bucket);
   otherStore.close();
-  const otherWorks = tried.ok && tried.value.Name === bucket ||
-    !tried.ok && (tried.answer?.code === "NoSuchBucket");
+  // A listing of this very bucket proves an addressing; a 404 only that the request was
+  // understood (the bucket may be missing, or the server took the path for something else).
+  const otherLists = tried.ok && tried.value.Name === bucket;
+  const otherWorks = otherLists || !tried.ok && tried.answer?.code === "NoSuchBucket";
   const otherWords = otherWorks
     ? "accepted"
     : `not accepted (${
@@ -276,7 +283,7 @@ async function probeAddressing(
         ? describeAnswer(tried.answer)
         : tried.detail
     })`;
-  if (givenWorks) {
+  if (givenWorks && (first.ok || !otherLists)) {
     report.add(
       "addressing",
       "ok",
@@ -285,11 +292,12 @@ async function probeAddressing(
     );
     return undefined;
   }
-  if (otherWorks) {
+  if (otherLists || otherWorks && !givenWorks) {
     report.add(
       "addressing",
       "fail",
-      `${name(mine)} refused (${describeAnswer(first.answer!)}); ` +
+      `${name(mine)} ${first.answer?.status === 404 ? "does not find the bucket" : "refused"} ` +
+        `(${describeAnswer(first.answer!)}); ` +
         `${name(other)} accepted: use --addressing ${other} (or SPARE_ADDRESSING=${other})`,
       other,
     );
