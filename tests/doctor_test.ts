@@ -367,6 +367,7 @@ Deno.test({
       assertStringIncludes(text.stdout, "--ca-cert FILE");
       const report = await doctorJson(env, 1);
       assertEquals(check(report, "tls").result, "untrusted");
+      assertEquals(report.recommended.options, ["--ca-cert FILE"]);
       assertEquals(check(report, "endpoint").status, "ok");
       const right = await doctorJson({ ...env, SPARE_CA_CERT: certs.caFile }, 0);
       assertEquals(check(right, "tls").result, "trusted");
