@@ -9,12 +9,12 @@
  *   other lock object it holds the bucket; when an older one (by name) is there it backs
  *   off; when only newer ones are there, they back off, and it looks again. Then `.lock`
  *   is written for 0.4.0. This needs listings that show a written key at once.
- * A lock of this host whose process is gone (stale.ts) is taken over with one warning; a
- * lock of another host is left to `spare unlock`.
+ * A lock of this host whose run is gone (its liveness file no longer flocked, stale.ts) is
+ * taken over with one warning; a lock of another host is left to `spare unlock`.
  */
 import type { Bucket } from "./bucket.ts";
 import { LOCK_KEY } from "./bucket.ts";
-import { processGone } from "./stale.ts";
+import { isLivenessPath, LivenessFile, runGone } from "./stale.ts";
 import { SpareError } from "../util/errors.ts";
 
 /** Where each run's lock object lives (keys starting with "." are internal, FORMAT.md). */
@@ -35,6 +35,8 @@ export interface LockHolder {
   started?: string;
   /** The holder's lock object, when it wrote one. */
   lockObject?: string;
+  /** The holder's liveness file on its host (stale.ts); absent for `spare lock`'s. */
+  alive?: string;
 }
 
 /** How a lock was taken: a conditional write of `.lock`, or lock objects and a listing. */
@@ -73,6 +75,7 @@ export function parseLockHolder(body: Uint8Array): LockHolder {
   if (typeof p.lockObject === "string" && LOCK_OBJECT_NAME.test(p.lockObject)) {
     holder.lockObject = p.lockObject;
   }
+  if (typeof p.alive === "string" && isLivenessPath(p.alive)) holder.alive = p.alive;
   return holder;
 }
 
@@ -95,6 +98,7 @@ export class BucketLock {
   method?: LockMethod;
   private ownObject?: string;
   private holdsLockKey = false;
+  private liveness?: LivenessFile;
   /** Stale locks taken over, by holder, so that each is named once. */
   private readonly tookOver = new Set<string>();
 
@@ -105,26 +109,30 @@ export class BucketLock {
     private readonly settleMs = SETTLE_MS,
   ) {}
 
-  /** Takes the lock for `holder`, or says who holds it. */
-  async acquire(holder: LockHolder): Promise<LockAttempt> {
+  /**
+   * Takes the lock for `holder`, or says who holds it. With `forThisProcess`, the lock is
+   * stale once this process ends (a run's); without, it stays until `spare unlock`.
+   */
+  async acquire(holder: LockHolder, forThisProcess = true): Promise<LockAttempt> {
     const { store, name } = this.bucket;
     const key = newLockObjectKey();
-    const mine = { ...holder, lockObject: key };
+    if (forThisProcess) this.liveness = await LivenessFile.create();
+    const mine = { ...holder, lockObject: key, alive: this.liveness?.path };
     const body = new TextEncoder().encode(JSON.stringify(mine));
-    let method: LockMethod = "lock objects";
-    const first = await store.putIfAbsent(name, key, body);
     this.ownObject = key;
-    if (first === "refused") {
-      await store.put(name, key, body);
-    } else if ((await store.putIfAbsent(name, key, body)) === "exists") {
-      method = "conditional write";
-    }
     try {
+      let method: LockMethod = "lock objects";
+      if ((await store.putIfAbsent(name, key, body)) === "refused") {
+        await store.put(name, key, body);
+      } else if ((await store.putIfAbsent(name, key, body)) === "exists") {
+        method = "conditional write";
+      }
       const attempt = method === "conditional write"
         ? await this.takeLockKey(body)
         : await this.takeByLockObjects(key, body);
       if (!attempt.taken || method === "conditional write") await this.removeOwnObject();
       if (attempt.taken) this.method = method;
+      else await this.dropLiveness();
       return attempt;
     } catch (err) {
       await this.release().catch(() => {});
@@ -139,6 +147,12 @@ export class BucketLock {
       this.holdsLockKey = false;
     }
     await this.removeOwnObject();
+    await this.dropLiveness();
+  }
+
+  private async dropLiveness(): Promise<void> {
+    await this.liveness?.release();
+    this.liveness = undefined;
   }
 
   private async removeOwnObject(): Promise<void> {
@@ -231,15 +245,16 @@ export class BucketLock {
     }
     await store.delete(name, key);
     if (key === LOCK_KEY && holder.lockObject) await store.delete(name, holder.lockObject);
+    if (holder.alive) await Deno.remove(holder.alive).catch(() => {});
     return true;
   }
 }
 
-/** True when `holder` ran on `thisHost` and its process is gone; never for `spare lock`'s. */
+/** True when `holder` ran on `thisHost` and has ended; never for `spare lock`'s. */
 export async function isStaleHere(holder: LockHolder, thisHost: string): Promise<boolean> {
   if (!holder.hostname || thisHost === "unknown" || holder.hostname !== thisHost) return false;
-  if (holder.pid === undefined || holder.command === "lock") return false;
-  return await processGone(holder.pid, holder.started);
+  if (!holder.alive || holder.command === "lock") return false;
+  return await runGone(holder.alive);
 }
 
 /** Removes `.lock` and every lock object (`spare unlock`); false when there was none. */

@@ -1,47 +1,67 @@
 /**
- * Whether the process that wrote a lock on this host is gone, as restic judges it: read
- * from /proc (Linux), within the read permission spare has anyway; elsewhere nothing is
- * known, and a lock is never judged stale.
+ * Whether the run that wrote a lock on this host is gone. Deno lets a program read /proc or
+ * signal another process only with --allow-all or --allow-run, which spare does not ask
+ * for; instead each run holds an exclusive lock (flock) on a file of its own in the
+ * temporary directory while it holds the bucket, and names the file in its lock. The kernel
+ * drops the flock when the process ends, however it ends (kill -9 included): a run that can
+ * take the flock, or finds the file gone, knows the holder is gone.
  */
 
-/** Clock ticks per second of /proc's times (USER_HZ: 100 on every Linux architecture in use). */
-const TICKS_PER_SECOND = 100;
+/** Names of liveness files start so (a lock naming another path is not believed). */
+const PREFIX = "spare-lock-";
 
-/** A process started this much after the lock's own time is another one (its PID reused). */
-const REUSED_AFTER_MS = 10_000;
+/** A file flocked for as long as this run holds a bucket's lock. */
+export class LivenessFile {
+  private constructor(readonly path: string, private readonly file: Deno.FsFile) {}
 
-async function readText(path: string): Promise<string | undefined> {
-  try {
-    return await Deno.readTextFile(path);
-  } catch {
+  /** Creates and flocks a new file; undefined when the temporary directory is not usable. */
+  static async create(): Promise<LivenessFile | undefined> {
+    let path: string | undefined;
+    try {
+      path = await Deno.makeTempFile({ prefix: PREFIX });
+      const file = await Deno.open(path, { read: true, write: true });
+      if (await file.tryLock(true)) return new LivenessFile(path, file);
+      file.close();
+    } catch { /* no liveness file: the lock is then never judged stale */ }
+    if (path) await Deno.remove(path).catch(() => {});
     return undefined;
+  }
+
+  /** Drops the flock and removes the file. */
+  async release(): Promise<void> {
+    try {
+      this.file.close();
+    } catch { /* closed already */ }
+    await Deno.remove(this.path).catch(() => {});
   }
 }
 
+/** True for a path a liveness file may have: absolute, plain, named as ours. */
+export function isLivenessPath(path: string): boolean {
+  const name = path.slice(path.lastIndexOf("/") + 1);
+  return path.startsWith("/") && /^[ -~]{1,1024}$/.test(path) && !/\/\.\.?(\/|$)/.test(path) &&
+    name.startsWith(PREFIX);
+}
+
 /**
- * True when process `pid` of this host no longer runs: no /proc entry, a zombie, or a
- * process that started well after `startedIso` (the PID was given to another). False when
- * it runs or nothing can be known (no /proc, no permission).
+ * True when the run whose liveness file is `path` (on this host) has ended: the file is
+ * gone, or its flock can be taken. False when it runs, or nothing can be known.
  */
-export async function processGone(pid: number, startedIso?: string): Promise<boolean> {
-  if (Deno.build.os !== "linux" || !Number.isSafeInteger(pid) || pid <= 0) return false;
-  if ((await readText("/proc/self/stat")) === undefined) return false; // no /proc to ask
-  const stat = await readText(`/proc/${pid}/stat`);
-  if (stat === undefined) {
-    try {
-      await Deno.stat(`/proc/${pid}`);
-      return false; // there, but unreadable: assume it runs
-    } catch (err) {
-      return err instanceof Deno.errors.NotFound;
-    }
+export async function runGone(path: string): Promise<boolean> {
+  if (!isLivenessPath(path)) return false;
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { read: true });
+  } catch (err) {
+    return err instanceof Deno.errors.NotFound;
   }
-  // the fields after the command name, which is in parentheses and may hold anything
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  if (fields[0] === "Z" || fields[0] === "X") return true;
-  const started = startedIso ? Date.parse(startedIso) : NaN;
-  const bootTime = /^btime (\d+)$/m.exec((await readText("/proc/stat")) ?? "")?.[1];
-  const ticks = Number(fields[19]); // field 22, starttime
-  if (Number.isNaN(started) || !bootTime || !Number.isFinite(ticks)) return false;
-  const processStart = Number(bootTime) * 1000 + (ticks / TICKS_PER_SECOND) * 1000;
-  return processStart > started + REUSED_AFTER_MS;
+  try {
+    if (!(await file.tryLock(true))) return false;
+    await file.unlock();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    file.close();
+  }
 }

@@ -12,7 +12,7 @@ export const lockCommand: Command = {
   async run(context) {
     const { bucket } = context.connect();
     await bucket.ensure();
-    const attempt = await bucketLock(bucket, context.log).acquire(lockHolder("lock"));
+    const attempt = await bucketLock(bucket, context.log).acquire(lockHolder("lock"), false);
     context.emit({ result: attempt.taken ? "locked" : "already locked" });
     if (!attempt.taken) {
       context.log.error(lockedError(bucket, attempt, "is already locked by").message);
