@@ -208,21 +208,27 @@ Deno.test({
 });
 
 Deno.test({
-  name: "--addressing virtual against a virtual-hosted-only server (bucket.localhost)",
-  ...options,
+  name:
+    "--addressing virtual over HTTPS against a virtual-hosted-only server (bucket.s3.localhost)",
+  ...tlsOptions,
   fn: async () => {
-    const proxy = ProviderProxy.start("virtual-only");
+    const certs = await testPki();
+    const proxy = ProviderProxy.start("virtual-only", {
+      tls: { cert: certs.cert, key: certs.key },
+    });
     try {
-      const env = { ...cliEnv("virtual"), SPARE_ENDPOINT: byName(proxy.endpoint) };
+      const env = {
+        ...cliEnv("virtual"),
+        SPARE_ENDPOINT: proxy.endpoint.replace("127.0.0.1", "s3.localhost"),
+        SPARE_CA_CERT: certs.caFile,
+      };
       // Path-style (the default for this endpoint) is refused; a HEAD's 400 has no body to say why.
       await oneLineFailure(["snapshots"], env);
       await fullCycle(env, ["--addressing", "virtual"]);
       await spareExpect(0, ["verify"], { ...env, SPARE_ADDRESSING: "virtual" });
       const hosts = new Set(proxy.requests.map((r) => r.headers.get("host")));
-      assert(
-        hosts.has(`${env.SPARE_BUCKET}.${new URL(env.SPARE_ENDPOINT).host}`),
-        [...hosts].join(),
-      );
+      const virtualHost = `${env.SPARE_BUCKET}.${new URL(env.SPARE_ENDPOINT).host}`;
+      assert(hosts.has(virtualHost), [...hosts].join());
       const usage = await spare(["snapshots", "--addressing", "sideways"], env);
       assertEquals(usage.code, 2);
     } finally {

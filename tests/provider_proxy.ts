@@ -163,12 +163,12 @@ export const PERSONALITIES = {
       return { respond: wrongRegionResponse(request.method, region) };
     },
   },
-  /** Virtual-hosted only (`bucket.localhost:PORT`); path-style requests refused. */
+  /** Virtual-hosted only (`bucket.s3.localhost:PORT`); path-style requests refused. */
   "virtual-only": {
     description: "path-style requests refused (virtual-hosted only)",
     request: (request, { credentials }) => {
       const host = request.headers.get("host") ?? "";
-      const bucket = /^([^.:]+)\.localhost(:\d+)?$/i.exec(host)?.[1];
+      const bucket = /^([^.:]+)\.s3\.localhost(:\d+)?$/i.exec(host)?.[1];
       if (bucket === undefined) {
         if (request.target.split("?")[0] === "/") return undefined; // ListBuckets
         const message = "Path-style requests are not supported: use virtual-hosted-style";

@@ -1,6 +1,7 @@
 /**
  * Certificates made by the tests with the `openssl` CLI: a CA of their own, a server
- * certificate it signs for 127.0.0.1, localhost and *.localhost, and an unrelated second CA.
+ * certificate it signs for 127.0.0.1, localhost, s3.localhost and *.s3.localhost (node's
+ * check refuses a wildcard of two labels, *.localhost), and an unrelated second CA.
  * Nothing is installed anywhere: the files live in a temporary directory.
  */
 
@@ -78,7 +79,7 @@ export async function makeTestPki(): Promise<TestPki> {
   ]);
   await Deno.writeTextFile(
     `${dir}/server.ext`,
-    "subjectAltName=DNS:localhost,DNS:*.localhost,IP:127.0.0.1\n" +
+    "subjectAltName=DNS:localhost,DNS:s3.localhost,DNS:*.s3.localhost,IP:127.0.0.1\n" +
       "extendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n",
   );
   await openssl(dir, [
