@@ -330,8 +330,8 @@ Deno.test({
   fn: async () => {
     const proxy = ProviderProxy.start("virtual-only");
     const direct = cliEnv("doctor");
-    // a host name: the bucket goes in front of it (bucket.localhost)
-    const env = { ...direct, SPARE_ENDPOINT: proxy.endpoint.replace("127.0.0.1", "localhost") };
+    // a host name: the bucket goes in front of it (bucket.s3.localhost)
+    const env = { ...direct, SPARE_ENDPOINT: proxy.endpoint.replace("127.0.0.1", "s3.localhost") };
     const { store, close } = openBucket(direct);
     try {
       await store.createBucket(direct.SPARE_BUCKET);
