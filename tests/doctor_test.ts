@@ -10,9 +10,11 @@ import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
 import { type CliEnv, cliEnv, hasServer, spare, spareExpect } from "./cli.ts";
 import {
   PERSONALITIES,
+  type Personality,
   type PersonalityName,
   PROVIDER_REGION,
   ProviderProxy,
+  type ProxiedRequest,
 } from "./provider_proxy.ts";
 import { hasOpenssl, makeTestPki } from "./tls.ts";
 import { openBucket, TempDirs } from "./tree.ts";
@@ -374,6 +376,85 @@ Deno.test({
       assertEquals(check(right, "bucket").result, "may be created");
     } finally {
       await proxy.close();
+    }
+  },
+});
+
+/** A ListObjectsV2 of the doctor's probe keys: the listing a lagging server would answer. */
+function isProbeListing(request: ProxiedRequest): boolean {
+  return request.method === "GET" && /[?&]list-type=2/.test(request.target) &&
+    /[?&]prefix=(\.|%2E)spare-doctor-/i.test(request.target);
+}
+
+/** An empty ListObjectsV2 answer. */
+function emptyListing(): Uint8Array {
+  const body = `<?xml version="1.0" encoding="UTF-8"?><ListBucketResult ` +
+    `xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><KeyCount>0</KeyCount>` +
+    `<MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated></ListBucketResult>`;
+  return new TextEncoder().encode(
+    `HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+  );
+}
+
+/**
+ * Personalities of this test's own, added to the proxy's table: a listing that shows a new
+ * key only from the second look (alone, and with conditional PUTs ignored), and one that
+ * never shows it.
+ */
+function addListingPersonalities(): void {
+  const ignored = PERSONALITIES["conditional-put-ignored"] as Personality;
+  const laggingOnce = (passOn?: Personality): Personality => {
+    const seen = new Set<string>();
+    return {
+      description: "a new key missing from the first listing",
+      request: (request, context) => {
+        if (isProbeListing(request) && !seen.has(request.target)) {
+          seen.add(request.target);
+          return { respond: emptyListing() };
+        }
+        return passOn?.request?.(request, context);
+      },
+    };
+  };
+  const table = PERSONALITIES as Record<string, Personality>;
+  table["doctor-listing-lags"] = laggingOnce();
+  table["doctor-listing-lags-put-ignored"] = laggingOnce(ignored);
+  table["doctor-listing-never"] = {
+    description: "a new key never listed",
+    request: (request) => isProbeListing(request) ? { respond: emptyListing() } : undefined,
+  };
+}
+
+Deno.test({
+  name: "doctor with a listing that lags: a warning where conditional writes are honoured, " +
+    "a failure where they are ignored; never listed: a failure",
+  ...options,
+  fn: async () => {
+    addListingPersonalities();
+    const cases: [string, number, string, RegExp][] = [
+      ["doctor-listing-lags", 0, "warn", /^a new key showed in a listing only after \d+ ms/],
+      [
+        "doctor-listing-lags-put-ignored",
+        1,
+        "fail",
+        /with conditional writes ignored, spare's lock needs a new key listed at once/,
+      ],
+      ["doctor-listing-never", 1, "fail", /^a new key was not listed within 5 s/],
+    ];
+    for (const [name, code, status, words] of cases) {
+      const proxy = ProviderProxy.start(name as PersonalityName);
+      try {
+        const report = await doctorJson(
+          { ...cliEnv("doctor"), SPARE_ENDPOINT: proxy.endpoint },
+          code,
+        );
+        const listing = check(report, "listing");
+        assertEquals(listing.status, status, `${name}: ${listing.message}`);
+        assert(words.test(listing.message), `${name}: ${listing.message}`);
+        assertEquals(check(report, "cleanup").result, "removed");
+      } finally {
+        await proxy.close();
+      }
     }
   },
 });
