@@ -191,10 +191,19 @@ for (const name of Object.keys(PERSONALITIES) as PersonalityName[]) {
         // the backup is made straight on the server (spare's own handling of the quirks is
         // tested elsewhere); doctor goes through the proxy
         await backedUp(direct, dirs);
+        if (name === "conditional-put-ignored") {
+          // locked again through the proxy: by a lock object of its own and `.lock`
+          await spareExpect(0, ["unlock"], direct);
+          await spareExpect(0, ["lock"], env);
+        }
         const before = await objects(store, env.SPARE_BUCKET);
         const seen = proxy.requests.length;
         const report = await doctorJson(env, 0);
         assertEquals(report.ok, true, JSON.stringify(report.checks));
+        assertStringIncludes(check(report, "bucket").message, "it is locked now by");
+        if (name === "conditional-put-ignored") {
+          assertStringIncludes(check(report, "bucket").message, "1 lock object(s) of runs");
+        }
         if (quirk) {
           const found = check(report, quirk.check);
           assertEquals(found.result, quirk.result, found.message);

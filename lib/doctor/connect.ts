@@ -11,7 +11,7 @@ import {
   type ListObjectsV2CommandOutput,
 } from "@aws-sdk/client-s3";
 import { LOCK_KEY, MARKER_KEY } from "../bucket/bucket.ts";
-import { describeLockHolder, parseLockHolder } from "../bucket/lock_protocol.ts";
+import { describeLockHolder, LOCK_OBJECTS, parseLockHolder } from "../bucket/lock_protocol.ts";
 import { defaultAddressing, endpointUrl, ObjectStore, type S3Config } from "../s3/client.ts";
 import { type Answer, describeAnswer, probe, type ProbeResult } from "./probe.ts";
 import type { ReportBuilder } from "./report.ts";
@@ -357,15 +357,22 @@ async function judgeBucket(
   return { store, config, created: false, foreign: true };
 }
 
-/** ", locked by …" when `.lock` exists now. */
+/** "; locked now by …" when `.lock` exists, and how many lock objects of runs there are. */
 async function lockNote(store: ObjectStore, bucket: string): Promise<string> {
   const lock = await probe<{ Body?: { transformToByteArray(): Promise<Uint8Array> } }>(
     store,
     new GetObjectCommand({ Bucket: bucket, Key: LOCK_KEY, Range: "bytes=0-4095" }),
   );
-  if (!lock.ok) return "";
+  const objects = await probe<ListObjectsV2CommandOutput>(
+    store,
+    new ListObjectsV2Command({ Bucket: bucket, Prefix: LOCK_OBJECTS, MaxKeys: 100 }),
+  );
+  const count = objects.ok ? objects.value.KeyCount ?? objects.value.Contents?.length ?? 0 : 0;
+  const more = objects.ok && objects.value.IsTruncated ? " or more" : "";
+  const runs = count ? `; ${count}${more} lock object(s) of runs under ${LOCK_OBJECTS}` : "";
+  if (!lock.ok) return runs;
   const holder = parseLockHolder(await lock.value.Body?.transformToByteArray() ?? new Uint8Array());
-  return `; it is locked now by ${describeLockHolder(holder)}`;
+  return `; it is locked now by ${describeLockHolder(holder)}${runs}`;
 }
 
 /** The bucket does not exist: may it be created? It is, and removed again at the end. */
