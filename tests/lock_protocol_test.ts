@@ -157,7 +157,14 @@ for (const server of SERVERS) {
         const live = await LivenessFile.create();
         assert(live, "a liveness file");
         const holders = [
-          { hostname: "elsewhere.example", pid: 4242, command: "create", started },
+          // its liveness file is not here: were the host not compared, it would look gone
+          {
+            hostname: "elsewhere.example",
+            pid: 4242,
+            command: "create",
+            started,
+            alive: "/tmp/spare-lock-of-another-host",
+          },
           {
             hostname: Deno.hostname(),
             pid: Deno.pid,

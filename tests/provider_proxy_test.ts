@@ -97,3 +97,21 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name: "deletes: a refused batch is tried once; the rest of the run deletes one at a time",
+  ...options,
+  fn: () =>
+    through("delete-objects-refused", async ({ store, proxy, name }) => {
+      const keys = ["a", "b", "c", "d", "e"];
+      for (const key of keys) await store.put(name, key, new Uint8Array(1));
+      store.deleteBatchKeys = 2;
+      await store.deleteMany(name, keys.slice(0, 3));
+      await store.deleteMany(name, keys.slice(3));
+      assertEquals(proxy.refused, 1, "one batch tried");
+      const left: string[] = [];
+      for await (const o of store.list(name)) left.push(o.key);
+      assertEquals(left, []);
+      assertEquals(proxy.requests.filter((r) => r.method === "DELETE").length, 5);
+    }),
+});

@@ -211,6 +211,8 @@ export class ObjectStore {
   private abandon = new AbortController();
   /** Set once the server refused a batch delete: this run deletes one object at a time. */
   batchDeletesRefused = false;
+  /** Keys per DeleteObjects request: S3's limit (tests lower it). */
+  deleteBatchKeys = 1000;
 
   constructor(config: S3Config) {
     this.endpoint = endpointUrl(config.endpoint);
@@ -536,8 +538,8 @@ export class ObjectStore {
    * one object at a time.
    */
   async deleteMany(bucket: string, keys: string[]): Promise<void> {
-    for (let i = 0; i < keys.length; i += 1000) {
-      const batch = keys.slice(i, i + 1000);
+    for (let i = 0; i < keys.length; i += this.deleteBatchKeys) {
+      const batch = keys.slice(i, i + this.deleteBatchKeys);
       let failed: string[] = [];
       if (this.batchDeletesRefused) {
         failed = batch;
