@@ -89,7 +89,12 @@ Deno.test({
     overHttps(async (proxy, env, certs) => {
       assert(env.SPARE_ENDPOINT.startsWith("https://127.0.0.1:"));
       await fullCycle(env, ["--ca-cert", certs.caFile]);
-      await spareExpect(0, ["verify"], { ...env, SPARE_CA_CERT: certs.caFile });
+      // NODE_EXTRA_CA_CERTS set (as on many machines) made node:https ask for --allow-sys.
+      await spareExpect(0, ["verify"], {
+        ...env,
+        SPARE_CA_CERT: certs.caFile,
+        NODE_EXTRA_CA_CERTS: certs.otherCaFile,
+      });
       assert(proxy.requests.length > 0);
     }),
 });
@@ -119,6 +124,15 @@ Deno.test({
           SSL_CERT_FILE: `${emptyDir}/none.crt`,
           SSL_CERT_DIR: `${emptyDir}:${certDir}`,
         });
+        // No store at all: Deno's own roots, to which DENO_CERT adds.
+        const noStore = { ...env, SSL_CERT_FILE: `${emptyDir}/none`, SSL_CERT_DIR: emptyDir };
+        await spareExpect(0, ["snapshots"], { ...noStore, DENO_CERT: certs.caFile });
+        // ... which node:https cannot read while NODE_EXTRA_CA_CERTS is set: one line.
+        const line = await oneLineFailure(["snapshots"], {
+          ...noStore,
+          NODE_EXTRA_CA_CERTS: certs.caFile,
+        });
+        assertStringIncludes(line, "--ca-cert");
       } finally {
         await dirs.removeAll();
       }

@@ -58,12 +58,21 @@ function hostPort(host: string, port: number): string {
 }
 
 /** Opens a CONNECT tunnel to `host`:`port` through `proxy`; resolves with the raw socket. */
-export function openTunnel(proxy: Proxy, host: string, port: number): Promise<net.Socket> {
+export function openTunnel(
+  proxy: Proxy,
+  host: string,
+  port: number,
+  timeoutMs = 10_000,
+): Promise<net.Socket> {
   const where = `the proxy ${proxy.display} (${proxy.variable})`;
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host: dialHost(proxy.host), port: proxy.port });
+    const timer = setTimeout(() => {
+      fail(new ProxyError(`${where} did not answer CONNECT within ${timeoutMs / 1000} s`, true));
+    }, timeoutMs);
     let received = "";
     const fail = (err: Error) => {
+      clearTimeout(timer);
       socket.destroy();
       reject(err);
     };
@@ -99,6 +108,7 @@ export function openTunnel(proxy: Proxy, host: string, port: number): Promise<ne
       if (received.length > end + 4) {
         return fail(new ProxyError(`${where} sent data before the TLS handshake`, false));
       }
+      clearTimeout(timer);
       socket.pause();
       resolve(socket);
     };

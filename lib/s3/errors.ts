@@ -26,6 +26,10 @@ export function describeS3Error(
   let reason: string;
   if (tls) {
     reason = tls;
+  } else if (/sys access to "ca"/.test(firstLine(err))) {
+    reason = "no system certificate store was found, and Deno's own roots cannot be read " +
+      "while NODE_EXTRA_CA_CERTS is set: give the CA certificates with --ca-cert FILE " +
+      "(SPARE_CA_CERT) or SSL_CERT_FILE";
   } else if (err instanceof Error && err.name === "ProxyError") {
     reason = err.message;
   } else if (expectedRegion && expectedRegion !== connection.region) {

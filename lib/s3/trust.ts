@@ -2,9 +2,10 @@
  * The certificate authorities an https:// endpoint is checked against: the system's store,
  * found the way OpenSSL-based tools and Go programs (curl, restic) find it, plus the PEM
  * bundle of --ca-cert / SPARE_CA_CERT. Given to the TLS agent as its `ca`, this list replaces
- * Deno's own roots, whose lookup needs an unscoped --allow-sys.
+ * Deno's own bundled roots (which node:https only reaches with an unscoped --allow-sys when
+ * NODE_EXTRA_CA_CERTS is set).
  */
-import { SpareError, UsageError } from "../util/errors.ts";
+import { UsageError } from "../util/errors.ts";
 
 /** Bundles of the system's CAs, first found wins (Debian/Ubuntu, RHEL/Fedora, SUSE, Alpine, macOS, BSD). */
 export const SYSTEM_BUNDLES = [
@@ -141,24 +142,15 @@ export function caCertFile(path: string, setting: string): string[] {
 
 /**
  * Every CA an https:// endpoint may chain to: the system's store plus `extra` (--ca-cert).
- * With neither, the run stops with one line saying where it looked and what to set.
+ * Undefined when neither holds a certificate (no store on this machine, e.g. Windows): Deno's
+ * own bundled roots (Mozilla's) are used then.
  */
 export function trustedCertificates(
   extra: string[] = [],
   env: (name: string) => string | undefined = readEnv,
-): string[] {
-  const system = systemCertificates(env);
-  const all = [...system.certificates];
+): string[] | undefined {
+  const all = [...systemCertificates(env).certificates];
   const seen = new Set(all);
   for (const pem of extra) if (!seen.has(pem)) all.push(pem);
-  if (all.length === 0) {
-    const file = env("SSL_CERT_FILE");
-    throw new SpareError(
-      `no CA certificates found for https:// (looked at ${
-        file ? `SSL_CERT_FILE ${file}` : SYSTEM_BUNDLES[0] + " and the usual bundles"
-      }, ${env("SSL_CERT_DIR") ? "SSL_CERT_DIR" : SYSTEM_DIRECTORIES.join(", ")}): install ` +
-        `the system's CA certificates (ca-certificates), set SSL_CERT_FILE, or give --ca-cert FILE`,
-    );
-  }
-  return all;
+  return all.length > 0 ? all : undefined;
 }
