@@ -9,6 +9,7 @@ import {
 import { catCommand } from "./commands/cat.ts";
 import { createCommand } from "./commands/create.ts";
 import { diffCommand } from "./commands/diff.ts";
+import { doctorCommand } from "./commands/doctor.ts";
 import { lockCommand, unlockCommand } from "./commands/lock.ts";
 import { lsCommand } from "./commands/ls.ts";
 import { restoreCommand } from "./commands/restore.ts";
@@ -40,6 +41,7 @@ const COMMANDS: Record<string, Command> = {
   ls: lsCommand,
   diff: diffCommand,
   cat: catCommand,
+  doctor: doctorCommand,
 };
 
 /** The usage text of `spare --help`. */
@@ -59,6 +61,7 @@ Usage:
   spare cat       --bucket B --password P [--snapshot ID|latest] PATH
   spare lock      --bucket B
   spare unlock    --bucket B
+  spare doctor    --bucket B
 
 Connection (every command):
   --endpoint HOST|URL     SPARE_ENDPOINT (no scheme means https://)
@@ -110,6 +113,11 @@ verify (alias validate; downloads and checks every content by default):
   --seed N                the seed of --sample: the same seed checks the same contents
   --structure-only        download nothing but the snapshots: check from one listing that
                           every content has all its blocks
+doctor (checks endpoint, keys and bucket; exit 0 when spare can work there):
+                          one line per check (reachable, TLS, credentials, clock, region,
+                          addressing, bucket, conditional writes, batch deletes, listing)
+                          and the settings to use; writes and removes probe objects
+                          .spare-doctor-*, never backup data or .lock
 ls, diff, cat (read only: no lock taken):
   ls [PATTERN]...         one line per path: mode, owner, group, size, mtime, path; PATTERN
                           is a glob as for restore --include; exit 1 when nothing matches

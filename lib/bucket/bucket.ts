@@ -17,7 +17,8 @@ import { discard, discardable, noteBlockBytes, noteTransientBytes } from "../uti
 import { listInRanges, type PageOptions } from "../s3/listing_ranges.ts";
 import type { ObjectInfo, ObjectStore } from "../s3/client.ts";
 
-const MARKER_KEY = ".spare";
+/** The marker object of a spare bucket. */
+export const MARKER_KEY = ".spare";
 /** The lock object 0.4.0 writes and looks for (lock_protocol.ts). */
 export const LOCK_KEY = ".lock";
 /** `.spare-kdf` is a few dozen bytes; a larger one is refused unread. */

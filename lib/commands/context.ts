@@ -12,7 +12,7 @@ import { caCertFile, trustedCertificates } from "../s3/trust.ts";
 import type { Log } from "../util/log.ts";
 import { ProgressLine } from "../util/progress.ts";
 import { newScryptSettings } from "../crypto/kdf.ts";
-import { type Addressing, endpointUrl, ObjectStore } from "../s3/client.ts";
+import { type Addressing, endpointUrl, ObjectStore, type S3Config } from "../s3/client.ts";
 
 /** Every option of every command (node:util parseArgs). */
 export const OPTIONS = {
@@ -134,12 +134,8 @@ export interface Connection {
   bucket: Bucket;
 }
 
-/** Opens the connection the settings describe (requires endpoint and keys). */
-export function openConnection(
-  settings: Settings,
-  bucketName: string,
-  timeoutSeconds: number,
-): Connection {
+/** Where and how to reach the S3 server, from the settings (requires endpoint and keys). */
+export function s3Config(settings: Settings, timeoutSeconds: number): S3Config {
   const endpoint = settings.require("endpoint");
   const accessKey = settings.require("accessKey");
   const secretKey = settings.require("secretKey");
@@ -148,7 +144,7 @@ export function openConnection(
     ? []
     : caCertFile(caFile, readEnv("SPARE_CA_CERT") === caFile ? "SPARE_CA_CERT" : "--ca-cert");
   const https = endpointUrl(endpoint).toLowerCase().startsWith("https:");
-  const store = new ObjectStore({
+  return {
     endpoint,
     accessKey,
     secretKey,
@@ -157,7 +153,16 @@ export function openConnection(
     ca: https ? trustedCertificates(extraCa) : undefined,
     proxies: proxySettings(readEnv),
     addressing: addressingOption(settings.get("addressing")),
-  });
+  };
+}
+
+/** Opens the connection the settings describe (requires endpoint and keys). */
+export function openConnection(
+  settings: Settings,
+  bucketName: string,
+  timeoutSeconds: number,
+): Connection {
+  const store = new ObjectStore(s3Config(settings, timeoutSeconds));
   return { store, bucket: new Bucket(store, bucketName) };
 }
 

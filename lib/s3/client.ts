@@ -298,6 +298,24 @@ export class ObjectStore {
     });
   }
 
+  /**
+   * Sends one SDK command once, without retries, within the request timeout; the SDK's
+   * error comes out as it is (for `spare doctor`'s probes, which look at the answer itself).
+   */
+  async sendOnce<T>(command: object): Promise<T> {
+    const request = abortableRequest(this.abandon.signal, this.requestTimeoutMs);
+    try {
+      // deno-lint-ignore no-explicit-any
+      return await (this.client.send as any)(command, { abortSignal: request.signal });
+    } catch (err) {
+      throw request.timedOut()
+        ? new RequestTimeoutError(`no answer within ${this.requestTimeoutMs / 1000} s`)
+        : err;
+    } finally {
+      request.end();
+    }
+  }
+
   /** True when the bucket exists and we may use it. */
   bucketExists(bucket: string): Promise<boolean> {
     return this.call("HeadBucket", bucket, async (abortSignal) => {
