@@ -260,6 +260,7 @@ Deno.test("FORMAT.md names every key, field, pattern and limit the code uses", (
   for (
     const [file, names] of [
       ["bucket/bucket.ts", ["MARKER_KEY", "LOCK_KEY"]],
+      ["bucket/lock_protocol.ts", ["LOCK_OBJECTS"]],
       ["crypto/kdf.ts", ["KDF_KEY"]],
       ["snapshot/snapshot.ts", ["SNAPSHOT_PREFIX", "CROCKFORD"]],
       ["snapshot/legacy_symlinks.ts", ["SYMLINKS_FIELD"]],
@@ -309,7 +310,7 @@ Deno.test("FORMAT.md names every key, field, pattern and limit the code uses", (
     ].sort(),
     "snapshot fields",
   );
-  for (const field of interfaceFields("bucket/bucket.ts", "LockHolder")) {
+  for (const field of interfaceFields("bucket/lock_protocol.ts", "LockHolder")) {
     need(`"${field}":`, "lock field");
   }
 

@@ -4,7 +4,7 @@
  * an exit code. context.ts holds what they share (connection, codec, lock), read_only.ts
  * what the commands without a lock share. A new command goes here, and into lib/cli.ts.
  *
- * May import: backup, restore, verify, snapshot, bucket, s3, codec, crypto, util. Nothing
+ * May import: backup, restore, verify, doctor, snapshot, bucket, s3, codec, crypto, util. Nothing
  * in another folder imports a command.
  */
 export { catCommand } from "./cat.ts";
