@@ -1,5 +1,6 @@
 /** Helpers for the integration tests: describe a directory tree, reach a test bucket directly. */
 import { BlockCodec } from "../lib/codec/block.ts";
+import { lstatPath, readDirNames } from "../lib/util/fs_bytes.ts";
 import { Bucket } from "../lib/bucket/bucket.ts";
 import { concatBytes } from "../lib/util/bytes.ts";
 import { ObjectStore } from "../lib/s3/client.ts";
@@ -28,13 +29,12 @@ export interface WalkedPath {
 /** Every path under `root` (root excluded) with its lstat, sorted by name, parents first. */
 export async function* walkTree(root: string, rel = ""): AsyncGenerator<WalkedPath> {
   const dir = rel ? `${root}/${rel}` : root;
-  const names: string[] = [];
-  for await (const item of Deno.readDir(dir)) names.push(item.name);
-  names.sort();
+  // Names that are not UTF-8 are read as bytes (held as U+DC80+byte).
+  const names = readDirNames(dir).sort();
   for (const name of names) {
     const path = rel ? `${rel}/${name}` : name;
     const absolute = `${dir}/${name}`;
-    const info = await Deno.lstat(absolute);
+    const info = lstatPath(absolute);
     yield { path, absolute, info };
     if (info.isDirectory) yield* walkTree(root, path);
   }
