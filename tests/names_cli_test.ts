@@ -7,6 +7,7 @@
 import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
 import { cliEnv, hasServer, spare, spareExpect } from "./cli.ts";
 import { openBucket, rawSnapshot, TempDirs } from "./tree.ts";
+import { entry, SnapshotBuilder, writeSnapshot } from "./snapshot_writer.ts";
 
 const options = { ignore: !hasServer, sanitizeResources: false, sanitizeOps: false };
 
@@ -30,7 +31,7 @@ async function sh(script: string, dir: string): Promise<Uint8Array> {
  */
 async function byteListing(root: string): Promise<string[]> {
   const raw = await sh(
-    "find . -mindepth 1 -printf '%P|%y|%m|%s|%l\\0' | sort -z; " +
+    "export LC_ALL=C; find . -mindepth 1 -printf '%P|%y|%m|%s|%l\\0' | sort -z; " +
       "find . -type f -print0 | sort -z | xargs -0 -r sha256sum -z --",
     root,
   );
@@ -171,6 +172,11 @@ Deno.test({
         ),
       );
 
+      // --resume over the complete restore checks every file (opened by its bytes) and
+      // changes nothing.
+      await spareExpect(0, ["restore", "--path", all, "--resume"], env);
+      assertEquals(await byteListing(all), want);
+
       // A change to a Latin-1 file shows in diff (its name shown), and a second create
       // reuses the others' digests unread.
       await sh(`printf 'changed\\n' >> "$(printf '\\377\\376-latin1-\\351.txt')"`, src);
@@ -210,3 +216,62 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "escapes in a hostile snapshot smuggle no `..`, `/` or malformed text; the rest restores",
+  ...options,
+  async fn() {
+    const dirs = new TempDirs();
+    const env = cliEnv("names");
+    try {
+      const parent = await dirs.make();
+      const target = `${parent}/target`;
+      const b = new SnapshotBuilder();
+      await b.file("\u00e9.txt", "e acute\n");
+      await b.file("ok-\udcff.txt", "byte ff\n");
+      const refused = [
+        "\udc2e\udc2e/escape.txt", // `..` as escaped ASCII bytes
+        "a\udc2fb.txt", // `/`
+        "lone-\ud800.txt", // a surrogate outside U+DC80..U+DCFF
+        "\udcc3\udca9.txt", // escaped bytes that are UTF-8: `é.txt` again
+      ];
+      for (const path of refused) await b.file(path, "must not be written\n");
+      b.put("sl", entry("symlink", { target: "\udc2e\udc2e", link: "\udc2e\udc2e" }));
+      await writeSnapshot(env, b);
+      const restore = await spare(["restore", "--path", target], env);
+      assertEquals(restore.code, 1, restore.stderr);
+      for (
+        const [shown, reason] of [
+          ["\\uDC2E\\uDC2E/escape.txt", "escaped ASCII byte"],
+          ["a\\uDC2Fb.txt", "escaped ASCII byte"],
+          ["lone-\\uD800.txt", "lone surrogate U+D800"],
+          ["\\xc3\\xa9.txt", "valid UTF-8"],
+          ["sl", "its target is not a link text"],
+        ]
+      ) {
+        assert(
+          restore.stderr.split("\n").some((l) =>
+            l.includes(`refused ${shown}`) && l.includes(reason)
+          ),
+          `${shown}: ${reason}\n${restore.stderr}`,
+        );
+      }
+      assert(!/^\s+at /m.test(restore.stderr), restore.stderr);
+      // Only the two honest files, under their bytes; nothing beside the target.
+      assertEquals(await byteListing(parent), [
+        "target/ok-\xff.txt|f|644|8|",
+        "target/\xc3\xa9.txt|f|644|8|",
+        "target|d|755|-|",
+        `${await sha256("byte ff\n")}  ./target/ok-\xff.txt`,
+        `${await sha256("e acute\n")}  ./target/\xc3\xa9.txt`,
+      ]);
+    } finally {
+      await dirs.removeAll();
+    }
+  },
+});
+
+async function sha256(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}

@@ -74,6 +74,8 @@ Deno.test("showName: bytes as \\xNN, a backslash doubled; parseShownName reads i
   assertEquals(parseShownName("\\xc3\\xa9"), "é");
   assertEquals(parseShownName("a\\b"), "a\\b");
   assertEquals(displayPath("dir-\udce4/x"), "dir-\\xe4/x");
+  // Lone surrogates that no name holds (hostile snapshots) are shown too, never as U+FFFD.
+  assertEquals(showName("a\ud800x\udc2e\uD83D\uDCE6"), "a\\uD800x\\uDC2E\uD83D\uDCE6");
 });
 
 Deno.test("globs match names with bytes written as \\xNN", () => {

@@ -11,8 +11,10 @@ const lenient = new TextDecoder();
 
 /** Matches a byte held as a lone surrogate (U+DC80..U+DCFF). */
 const ESCAPED_BYTE = /[\uDC80-\uDCFF]/;
-/** Matches what the shown form writes differently: an escaped byte or a backslash. */
-const SHOWN_DIFFERENTLY = /[\uDC80-\uDCFF\\]/;
+/** Matches what the shown form writes differently: a lone surrogate or a backslash. */
+const SHOWN_DIFFERENTLY = /[\uD800-\uDFFF\\]/u;
+/** A lone surrogate (in a hostile snapshot: other than U+DC80..U+DCFF). */
+const LONE_SURROGATE = /[\uD800-\uDFFF]/gu;
 
 /** True when `name` holds a byte that is not valid UTF-8 (as U+DC80+byte). */
 export function hasEscapedBytes(name: string): boolean {
@@ -140,17 +142,18 @@ function hex4(unit: number): string {
 /**
  * A name or path in the shown form: each byte that is not valid UTF-8 as `\xNN`, a
  * backslash as `\\`, everything else as it is. Two different names never look the same.
+ * (Another lone surrogate, which no name holds, is shown as `\uXXXX`.)
  */
 export function showName(name: string): string {
   if (!SHOWN_DIFFERENTLY.test(name)) return name;
-  let out = "";
-  for (const ch of name) {
-    const unit = ch.charCodeAt(0);
-    if (ch === "\\") out += "\\\\";
-    else if (unit >= 0xdc80 && unit <= 0xdcff) out += `\\x${(unit - 0xdc00).toString(16)}`;
-    else out += ch;
-  }
-  return out;
+  return name.replace(/\\/g, "\\\\").replace(LONE_SURROGATE, showSurrogate);
+}
+
+function showSurrogate(ch: string): string {
+  const unit = ch.charCodeAt(0);
+  return unit >= 0xdc80 && unit <= 0xdcff
+    ? `\\x${(unit - 0xdc00).toString(16)}`
+    : `\\u${unit.toString(16).toUpperCase()}`;
 }
 
 /**
@@ -183,9 +186,10 @@ export function parseShownName(text: string): string {
   return decodeName(Uint8Array.from(bytes));
 }
 
-/** Text with each escaped byte as `\\xNN` (for any message: nothing reaches a terminal as U+FFFD). */
+/**
+ * Text with each escaped byte as `\\xNN` and any other lone surrogate as `\\uXXXX` (for any
+ * message: nothing reaches a terminal as U+FFFD).
+ */
 export function showEscapedBytes(text: string): string {
-  return ESCAPED_BYTE.test(text)
-    ? text.replace(/[\uDC80-\uDCFF]/g, (ch) => `\\x${(ch.charCodeAt(0) - 0xdc00).toString(16)}`)
-    : text;
+  return /[\uD800-\uDFFF]/.test(text) ? text.replace(LONE_SURROGATE, showSurrogate) : text;
 }
