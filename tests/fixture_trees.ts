@@ -5,8 +5,7 @@
  */
 import fs from "node:fs";
 import { digestOf } from "../lib/util/digest.ts";
-import { walkTree } from "./tree.ts";
-import { concatBytes } from "../lib/util/bytes.ts";
+import { readAny, walkTree } from "./tree.ts";
 import { hasEscapedBytes } from "../lib/util/names.ts";
 import {
   chmodBytes,
@@ -14,7 +13,6 @@ import {
   linkBytes,
   lutimesBytes,
   mkdirBytes,
-  openReadBytes,
   readLinkPath,
   symlinkBytes,
   unlinkBytes,
@@ -79,25 +77,6 @@ function chmodAny(abs: string, mode: number): void {
 function lutimesAny(abs: string, time: Date): void {
   if (hasEscapedBytes(abs)) lutimesBytes(abs, time.getTime() * 1_000_000);
   else fs.lutimesSync(abs, time, time);
-}
-
-/** The content of a file, whatever its name. */
-export async function readAny(abs: string): Promise<Uint8Array> {
-  if (!hasEscapedBytes(abs)) return await Deno.readFile(abs);
-  const { file } = openReadBytes(abs);
-  if (!file) throw new Error(`${abs} is not a regular file`);
-  const parts: Uint8Array[] = [];
-  try {
-    while (true) {
-      const buffer = new Uint8Array(65536);
-      const n = file.readSync(buffer);
-      if (n === null) break;
-      parts.push(buffer.subarray(0, n));
-    }
-  } finally {
-    file.close();
-  }
-  return concatBytes(parts);
 }
 
 /** Builds a tree: files, directories, links with fixed modes and mtimes. */

@@ -29,7 +29,7 @@ export class Log {
 
   /** Something the operator should know; nothing was lost (exit code stays 0). */
   warn(message: string): void {
-    this.warnings.push(message);
+    this.warnings.push(showEscapedBytes(message));
     if (!this.options.quiet) this.write(`warning: ${message}`);
   }
 
