@@ -2,7 +2,19 @@
  * Names that are not UTF-8 (issue 28), pure functions: the surrogateescape conversion as
  * Python's, the shown form and its parsing, and the checks a snapshot's names must pass.
  */
-import { assert, assertEquals } from "./assert.ts";
+import { assert, assertEquals, assertThrows } from "./assert.ts";
+import {
+  createNewBytes,
+  linkBytes,
+  lstatPath,
+  lutimesBytes,
+  mkdirBytes,
+  namesAreBytes,
+  openReadBytes,
+  readDirNames,
+  readLinkPath,
+  symlinkBytes,
+} from "../lib/util/fs_bytes.ts";
 import {
   decodeName,
   encodeName,
@@ -114,4 +126,45 @@ Deno.test("snapshot checks: escapes may not smuggle `/`, `..`, NUL or malformed 
   const checked = checkEntries({}, structure);
   assertEquals(Object.keys(checked.structure).sort(), ["good-\udcff", "link-ok"]);
   assertEquals(checked.refused.map((r) => r.path).sort(), ["link", "\udcc3\udca9"]);
+});
+
+Deno.test({
+  name: "fs_bytes: names that are not UTF-8 through libc, errors as Deno's",
+  ignore: !namesAreBytes,
+  fn() {
+    const dir = Deno.makeTempDirSync({ prefix: "spare-names-" });
+    try {
+      const file = `${dir}/f-\udcff`;
+      const out = createNewBytes(file, 0o640);
+      out.writeSync(new TextEncoder().encode("content\n"));
+      out.close();
+      assertThrows(() => createNewBytes(file, 0o600), Deno.errors.AlreadyExists);
+      mkdirBytes(`${dir}/d-\udce4`, 0o755);
+      symlinkBytes("f-\udcff", `${dir}/d-\udce4/l-\udce9`);
+      linkBytes(file, `${dir}/hard`);
+      assertEquals(readDirNames(dir).sort(), ["d-\udce4", "f-\udcff", "hard"]);
+      assertEquals(readLinkPath(`${dir}/d-\udce4/l-\udce9`), "f-\udcff");
+      const info = lstatPath(file);
+      assert(info.isFile && info.size === 8 && (info.mode! & 0o777) === 0o640);
+      assertEquals(info.ino, Deno.lstatSync(`${dir}/hard`).ino);
+      assertEquals(info.nlink, 2);
+      lutimesBytes(file, Date.UTC(2020, 0, 2, 3, 4, 5, 678) * 1e6);
+      assertEquals(lstatPath(file).mtime?.getTime(), Date.UTC(2020, 0, 2, 3, 4, 5, 678));
+      const { file: opened } = openReadBytes(file);
+      const buffer = new Uint8Array(16);
+      assertEquals(opened!.readSync(buffer), 8);
+      assertEquals(opened!.readSync(buffer), null);
+      opened!.close();
+      assertEquals(openReadBytes(`${dir}/d-\udce4`).file, undefined, "a directory is not read");
+      assertThrows(() => openReadBytes(`${dir}/d-\udce4/l-\udce9`), Deno.errors.FilesystemLoop);
+      assertThrows(() => lstatPath(`${dir}/gone-\udcff`), Deno.errors.NotFound);
+      assertThrows(() => readDirNames(`${dir}/gone-\udcff`), Deno.errors.NotFound);
+      assertThrows(() => mkdirBytes(`${file}/x-\udcff`, 0o700), Deno.errors.NotADirectory);
+      // Deno itself sees the bytes replaced; readDirNames reads such a directory again.
+      assert([...Deno.readDirSync(dir)].some((e) => e.name === "f-\uFFFD"));
+      assertEquals(readDirNames(`${dir}/d-\udce4`), ["l-\udce9"]);
+    } finally {
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
 });
