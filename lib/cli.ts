@@ -104,7 +104,8 @@ restore:
   --include GLOB          restore only paths matching GLOB (repeatable): relative paths as
                           spare ls prints them; * and ? stay within one name, ** crosses /;
                           a matching directory brings everything under it, and the
-                          directories above a path come with their own modes and mtimes
+                          directories above a path come with their own modes and mtimes; a byte
+                          that is not UTF-8 is \\xNN, a backslash \\\\, as spare ls shows them
   --exclude GLOB          leave out paths matching GLOB, and everything under them
                           (repeatable; a glob here, unlike create's --exclude)
 verify (alias validate; downloads and checks every content by default):

@@ -9,7 +9,8 @@
  * paths that --skip left out are not in it) and the bucket's password.
  *
  * SPARE_040 names the executable that runs 0.4.0's CLI (see scripts/spare040.ts). The objects
- * differ on every run (0.4.0 draws random nonces); the descriptions do not.
+ * differ on every run (0.4.0 draws random nonces); the descriptions do not. Tree names given
+ * as arguments (`deno task fixtures names`) make only those fixtures.
  */
 import { ObjectStore } from "../lib/s3/client.ts";
 import { startS3Server } from "./s3_server.ts";
@@ -34,7 +35,11 @@ const store = new ObjectStore({
 });
 const tmp = await Deno.makeTempDir({ prefix: "spare-fixtures-" });
 try {
-  for (const spec of FIXTURE_TREES) {
+  const chosen = FIXTURE_TREES.filter((t) => !Deno.args.length || Deno.args.includes(t.name));
+  if (chosen.length !== (Deno.args.length || chosen.length)) {
+    throw new Error(`no such fixture tree among ${Deno.args.join(" ")}`);
+  }
+  for (const spec of chosen) {
     const root = `${tmp}/${spec.name}`;
     const cwd = `${tmp}/cwd`;
     await Deno.mkdir(cwd, { recursive: true });

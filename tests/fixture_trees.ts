@@ -5,7 +5,18 @@
  */
 import fs from "node:fs";
 import { digestOf } from "../lib/util/digest.ts";
-import { walkTree } from "./tree.ts";
+import { readAny, walkTree } from "./tree.ts";
+import { hasEscapedBytes } from "../lib/util/names.ts";
+import {
+  chmodBytes,
+  createNewBytes,
+  linkBytes,
+  lutimesBytes,
+  mkdirBytes,
+  readLinkPath,
+  symlinkBytes,
+  unlinkBytes,
+} from "../lib/util/fs_bytes.ts";
 
 /** 2021-01-01T00:00:00Z in seconds: entry n of a tree gets this mtime plus n seconds. */
 const EPOCH_S = 1_609_459_200;
@@ -42,6 +53,32 @@ export interface FixtureDescription extends TreeDescription {
   creates: number;
 }
 
+// Names that are not UTF-8 (held as U+DC80+byte) are made through libc, the others through Deno.
+function mkdirAny(abs: string): void {
+  if (hasEscapedBytes(abs)) mkdirBytes(abs, 0o700);
+  else Deno.mkdirSync(abs, { mode: 0o700 });
+}
+
+function writeAny(abs: string, data: Uint8Array): void {
+  if (!hasEscapedBytes(abs)) return Deno.writeFileSync(abs, data);
+  const file = createNewBytes(abs, 0o600);
+  try {
+    for (let at = 0; at < data.length;) at += file.writeSync(data.subarray(at));
+  } finally {
+    file.close();
+  }
+}
+
+function chmodAny(abs: string, mode: number): void {
+  if (hasEscapedBytes(abs)) chmodBytes(abs, mode);
+  else Deno.chmodSync(abs, mode);
+}
+
+function lutimesAny(abs: string, time: Date): void {
+  if (hasEscapedBytes(abs)) lutimesBytes(abs, time.getTime() * 1_000_000);
+  else fs.lutimesSync(abs, time, time);
+}
+
 /** Builds a tree: files, directories, links with fixed modes and mtimes. */
 export class TreeBuilder {
   #next = 0;
@@ -60,7 +97,7 @@ export class TreeBuilder {
       const parent = parts.slice(0, i).join("/");
       if (!this.#dirs.has(parent)) this.dir(parent);
     }
-    if (!this.#dirs.has(path)) Deno.mkdirSync(`${this.root}/${path}`, { mode: 0o700 });
+    if (!this.#dirs.has(path)) mkdirAny(`${this.root}/${path}`);
     this.#dirs.set(path, mode);
   }
 
@@ -68,33 +105,34 @@ export class TreeBuilder {
   file(path: string, content: string | Uint8Array, mode = 0o644): void {
     this.#parent(path);
     const abs = `${this.root}/${path}`;
-    Deno.writeFileSync(
-      abs,
-      typeof content === "string" ? new TextEncoder().encode(content) : content,
-    );
-    Deno.chmodSync(abs, mode);
-    const t = this.#mtime();
-    Deno.utimeSync(abs, t, t);
+    writeAny(abs, typeof content === "string" ? new TextEncoder().encode(content) : content);
+    chmodAny(abs, mode);
+    lutimesAny(abs, this.#mtime());
   }
 
   /** Another name for the file at `existing` (same inode). */
   hardlink(existing: string, path: string): void {
     this.#parent(path);
-    Deno.linkSync(`${this.root}/${existing}`, `${this.root}/${path}`);
+    const [from, to] = [`${this.root}/${existing}`, `${this.root}/${path}`];
+    if (hasEscapedBytes(from + to)) linkBytes(from, to);
+    else Deno.linkSync(from, to);
   }
 
   /** A symlink with `text` (`$ROOT` stands for the tree's root) and the next mtime. */
   symlink(path: string, text: string): void {
     this.#parent(path);
     const abs = `${this.root}/${path}`;
-    Deno.symlinkSync(text.replaceAll("$ROOT", this.root), abs);
-    const t = this.#mtime();
-    fs.lutimesSync(abs, t, t);
+    const link = text.replaceAll("$ROOT", this.root);
+    if (hasEscapedBytes(abs + link)) symlinkBytes(link, abs);
+    else Deno.symlinkSync(link, abs);
+    lutimesAny(abs, this.#mtime());
   }
 
   /** Removes a file or link. */
   remove(path: string): void {
-    Deno.removeSync(`${this.root}/${path}`);
+    const abs = `${this.root}/${path}`;
+    if (hasEscapedBytes(abs)) unlinkBytes(abs);
+    else Deno.removeSync(abs);
   }
 
   /** Sets every directory's mode and mtime, deepest first, once its content is written. */
@@ -102,9 +140,8 @@ export class TreeBuilder {
     const dirs = [...this.#dirs.keys()].sort((a, b) => b.split("/").length - a.split("/").length);
     for (const path of dirs) {
       const abs = `${this.root}/${path}`;
-      Deno.chmodSync(abs, this.#dirs.get(path)!);
-      const t = this.#mtime();
-      Deno.utimeSync(abs, t, t);
+      chmodAny(abs, this.#dirs.get(path)!);
+      lutimesAny(abs, this.#mtime());
     }
   }
 
@@ -210,6 +247,30 @@ export const FIXTURE_TREES: TreeSpec[] = [
       t.remove("c.txt");
     },
   },
+  {
+    name: "names",
+    about: "names and a link text that are not UTF-8 (Latin-1 bytes, held as U+DC80+byte as " +
+      "0.4.0 holds them): files, a directory with files and a directory under it, a hardlink, " +
+      "an absolute symlink to such a name; a valid name holding U+FFFD beside one holding the " +
+      "byte FF; UTF-8 names",
+    skip: [],
+    build(t) {
+      t.file("\udcff\udcfe-latin1-\udce9.txt", "latin1 file\n");
+      t.dir("dir-\udce4", 0o750);
+      t.file("dir-\udce4/inner-\udcf6.txt", "inner\n", 0o600);
+      t.file("dir-\udce4/ok.txt", "ok\n");
+      t.file("dir-\udce4/sub-\udcfc/deep.txt", textOf(3000, 5));
+      t.file("empty-\udca0", "");
+      // Not of the link's target: 0.4.0's restore gives a link's target the link's mode 0777,
+      // and keeps it or not by the order of a hardlink group's paths.
+      t.hardlink("dir-\udce4/inner-\udcf6.txt", "dir-\udce4/hard-\udce5");
+      // Sorts after its target, so that 0.4.0 restores it too.
+      t.symlink("\udcff\udcff-link", "$ROOT/\udcff\udcfe-latin1-\udce9.txt");
+      t.file("a\uFFFD.txt", "valid replacement character\n");
+      t.file("a\udcff.txt", "byte ff\n");
+      t.file("utf8-ünï.txt", "utf-8\n");
+    },
+  },
 ];
 
 /**
@@ -277,7 +338,7 @@ export async function describeTree(root: string): Promise<TreeDescription> {
       mtime_ns: info.mtime!.getTime() * 1_000_000,
     };
     if (info.isSymlink) {
-      const text = await Deno.readLink(absolute);
+      const text = readLinkPath(absolute);
       const link = text === root || text.startsWith(`${root}/`)
         ? `$ROOT${text.slice(root.length)}`
         : text;
@@ -285,7 +346,7 @@ export async function describeTree(root: string): Promise<TreeDescription> {
     } else if (info.isDirectory) {
       entries[path] = { type: "directory", ...base };
     } else {
-      const data = await Deno.readFile(absolute);
+      const data = await readAny(absolute);
       entries[path] = { type: "file", ...base, size: data.length, blake2b: await digestOf(data) };
       byInode.set(info.ino!, [...(byInode.get(info.ino!) ?? []), path]);
     }

@@ -1,5 +1,7 @@
 /** Helpers for the integration tests: describe a directory tree, reach a test bucket directly. */
 import { BlockCodec } from "../lib/codec/block.ts";
+import { lstatPath, openReadBytes, readDirNames, readLinkPath } from "../lib/util/fs_bytes.ts";
+import { hasEscapedBytes } from "../lib/util/names.ts";
 import { Bucket } from "../lib/bucket/bucket.ts";
 import { concatBytes } from "../lib/util/bytes.ts";
 import { ObjectStore } from "../lib/s3/client.ts";
@@ -28,13 +30,12 @@ export interface WalkedPath {
 /** Every path under `root` (root excluded) with its lstat, sorted by name, parents first. */
 export async function* walkTree(root: string, rel = ""): AsyncGenerator<WalkedPath> {
   const dir = rel ? `${root}/${rel}` : root;
-  const names: string[] = [];
-  for await (const item of Deno.readDir(dir)) names.push(item.name);
-  names.sort();
+  // Names that are not UTF-8 are read as bytes (held as U+DC80+byte).
+  const names = readDirNames(dir).sort();
   for (const name of names) {
     const path = rel ? `${rel}/${name}` : name;
     const absolute = `${dir}/${name}`;
-    const info = await Deno.lstat(absolute);
+    const info = lstatPath(absolute);
     yield { path, absolute, info };
     if (info.isDirectory) yield* walkTree(root, path);
   }
@@ -46,7 +47,7 @@ export async function describeTree(root: string): Promise<Record<string, TreeEnt
   for await (const { path, absolute, info } of walkTree(root)) {
     const base = { mode: (info.mode ?? 0) & 0o7777, mtime: info.mtime!.getTime() };
     if (info.isSymlink) {
-      out[path] = { type: "symlink", ...base, link: await Deno.readLink(absolute) };
+      out[path] = { type: "symlink", ...base, link: readLinkPath(absolute) };
     } else if (info.isDirectory) {
       out[path] = { type: "directory", ...base };
     } else {
@@ -57,8 +58,27 @@ export async function describeTree(root: string): Promise<Record<string, TreeEnt
 }
 
 async function sha256File(path: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", await Deno.readFile(path));
+  const digest = await crypto.subtle.digest("SHA-256", await readAny(path));
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** The content of a file, whatever its name. */
+export async function readAny(abs: string): Promise<Uint8Array<ArrayBuffer>> {
+  if (!hasEscapedBytes(abs)) return await Deno.readFile(abs);
+  const { file } = openReadBytes(abs);
+  if (!file) throw new Error(`${abs} is not a regular file`);
+  const parts: Uint8Array[] = [];
+  try {
+    while (true) {
+      const buffer = new Uint8Array(65536);
+      const n = file.readSync(buffer);
+      if (n === null) break;
+      parts.push(buffer.subarray(0, n));
+    }
+  } finally {
+    file.close();
+  }
+  return new Uint8Array(concatBytes(parts));
 }
 
 /** Groups of paths (two or more) that share an inode, each sorted, sorted by first path. */

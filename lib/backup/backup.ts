@@ -2,6 +2,7 @@
  * `create`: scan the tree, upload every digest the bucket lacks (block 1 last), write the
  * snapshot, prune to the newest snapshots.
  */
+import { displayPath } from "../snapshot/check.ts";
 import { BLOCK_SIZE, type BlockCodec } from "../codec/block.ts";
 import type { Bucket, BucketListing } from "../bucket/bucket.ts";
 import { SpareError } from "../util/errors.ts";
@@ -141,7 +142,7 @@ export async function createSnapshot(
   const report = () => options.onProgress?.(progress);
   const uploader = new DigestUploader(bucket, codec, listing, progress);
   const files = new Map<string, string>(); // path → digest
-  const missed: string[] = [];
+  const missed: string[] = [...inventory.unreadable];
   const dropped = new Set<string>();
   const previousDigests = previous ? digestByPath(previous) : new Map<string, string>();
   /** The digest a path had in the previous snapshot, when that content is stored. */
@@ -203,11 +204,11 @@ export async function createSnapshot(
       const old = previous?.structure[scanned.path];
       const oldDigest = previousStoredDigest(scanned.path);
       if (old?.type === "file" && oldDigest) {
-        log.warn(`${scanned.path}: ${outcome.reason}; keeping its previous version`);
+        log.warn(`${displayPath(scanned.path)}: ${outcome.reason}; keeping its previous version`);
         files.set(scanned.path, oldDigest);
         Object.assign(entry, old);
       } else {
-        log.warn(`${scanned.path}: ${outcome.reason}; left out of the snapshot`);
+        log.warn(`${displayPath(scanned.path)}: ${outcome.reason}; left out of the snapshot`);
         dropped.add(scanned.path);
       }
       missed.push(scanned.path);
@@ -356,7 +357,7 @@ async function backupFile(
     try {
       reader = await FileReader.open(absolute);
       const digest = await uploader.store(reader, signal);
-      log.detail(scanned.path);
+      log.detail(displayPath(scanned.path));
       const v = reader.version;
       return {
         kind: "stored",
@@ -370,7 +371,7 @@ async function backupFile(
       };
     } catch (err) {
       if (err instanceof Deno.errors.NotFound) {
-        log.warn(`${scanned.path} vanished during the backup, skipped`);
+        log.warn(`${displayPath(scanned.path)} vanished during the backup, skipped`);
         return { kind: "vanished" };
       }
       if (err instanceof NotRegularFileError) {
@@ -380,8 +381,12 @@ async function backupFile(
         reason = "it kept changing while it was read";
         continue;
       }
-      if (err instanceof Deno.errors.PermissionDenied || err instanceof Deno.errors.IsADirectory) {
-        return { kind: "failed", reason: `cannot be read (${err.message})` };
+      // Whatever keeps the file from being opened is about this file alone.
+      if (
+        !reader || err instanceof Deno.errors.PermissionDenied ||
+        err instanceof Deno.errors.IsADirectory
+      ) {
+        return { kind: "failed", reason: `cannot be read (${(err as Error).message})` };
       }
       throw err;
     } finally {

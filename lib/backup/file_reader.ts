@@ -1,6 +1,8 @@
 /** Reading a file in blocks while noticing that it changes under us. */
 import { BLOCK_SIZE } from "../codec/block.ts";
 import { ContentHasher } from "../util/digest.ts";
+import { lstatPath, type OpenFile, openReadBytes } from "../util/fs_bytes.ts";
+import { hasEscapedBytes } from "../util/names.ts";
 
 /** What identifies a file's version: size, mtime, ctime and inode. */
 export interface FileVersion {
@@ -34,7 +36,7 @@ export class FileChangedError extends Error {
   }
 }
 
-async function readFull(file: Deno.FsFile, buffer: Uint8Array): Promise<number> {
+async function readFull(file: OpenFile, buffer: Uint8Array): Promise<number> {
   if (buffer.length <= SMALL_READ) return readFullNow(file, buffer);
   let filled = 0;
   while (filled < buffer.length) {
@@ -54,7 +56,7 @@ async function readFull(file: Deno.FsFile, buffer: Uint8Array): Promise<number> 
 const SMALL_READ = 64 * 1024;
 
 /** readFull on the calling thread. */
-function readFullNow(file: Deno.FsFile, buffer: Uint8Array): number {
+function readFullNow(file: OpenFile, buffer: Uint8Array): number {
   let filled = 0;
   while (filled < buffer.length) {
     const n = file.readSync(buffer.subarray(filled));
@@ -83,7 +85,7 @@ export class FileReader {
 
   private constructor(
     readonly path: string,
-    private readonly file: Deno.FsFile,
+    private readonly file: OpenFile,
     readonly version: FileVersion,
     hasher: ContentHasher,
   ) {
@@ -95,6 +97,12 @@ export class FileReader {
    * FIFO or device put in its place since the scan) is refused before it is read.
    */
   static async open(path: string): Promise<FileReader> {
+    if (hasEscapedBytes(path)) {
+      // Not UTF-8: opened through libc (never following a symlink nor blocking on a FIFO).
+      const { file, info } = openReadBytes(path);
+      if (!file) throw new NotRegularFileError(path);
+      return new FileReader(path, file, versionOf(info), await ContentHasher.create());
+    }
     const file = await Deno.open(path, { read: true });
     try {
       const info = file.statSync();
@@ -146,7 +154,7 @@ export class FileReader {
       throw new FileChangedError(this.path, `read ${this.bytesRead} of ${this.version.size} bytes`);
     }
     try {
-      const current = versionOf(Deno.lstatSync(this.path));
+      const current = versionOf(lstatPath(this.path));
       if (current.inode !== this.version.inode) {
         throw new FileChangedError(this.path, "it was replaced");
       }

@@ -1,6 +1,8 @@
 /** `cat`: one file of a snapshot to stdout, block by block, checked against its digest. */
 import { ExitCode, SpareError } from "../util/errors.ts";
 import { relativePath } from "../util/glob.ts";
+import { parseShownName } from "../util/names.ts";
+import { displayPath } from "../snapshot/check.ts";
 import { writeAll } from "../restore/restore.ts";
 import { digestByPath } from "../snapshot/snapshot.ts";
 import type { Command } from "./context.ts";
@@ -13,34 +15,37 @@ export const catCommand: Command = {
   defaultJobs: 0,
   positionals: { usage: "PATH", min: 1, max: 1 },
   async run(context) {
-    const path = relativePath(context.args[0]);
+    const path = relativePath(parseShownName(context.args[0]));
+    const shown = displayPath(path);
     const view = await openForReading(context);
     const snapshot = await readChosenSnapshot(view, context.flags.snapshot);
     const entry = snapshot.data.structure[path];
     const where = `in snapshot ${snapshot.id}`;
     if (!entry) {
       throw new SpareError(
-        `${path} is not ${where} (paths are relative to ${
+        `${shown} is not ${where} (paths are relative to ${
           backedUpPath(snapshot.data)
         }; spare ls lists them)`,
       );
     }
     if (entry.type === "directory") {
-      throw new SpareError(`${path} is a directory ${where}, not a file (spare ls '${path}/**')`);
+      throw new SpareError(`${shown} is a directory ${where}, not a file (spare ls '${shown}/**')`);
     }
     if (entry.type === "symlink") {
       throw new SpareError(
-        `${path} is a symlink ${where} (to ${entry.link ?? entry.target}), not a file`,
+        `${shown} is a symlink ${where} (to ${
+          displayPath(entry.link ?? entry.target)
+        }), not a file`,
       );
     }
     const digest = digestByPath(snapshot.data).get(path);
     if (!digest) {
       if (entry.size === 0) return ExitCode.ok; // empty: no content stored
-      throw new SpareError(`${path} has no content ${where}`);
+      throw new SpareError(`${shown} has no content ${where}`);
     }
     const info = view.listing.prefixes.get(digest);
     if (!info?.complete) {
-      throw new SpareError(`the content of ${path} (${digest}) is missing from the bucket`);
+      throw new SpareError(`the content of ${shown} (${digest}) is missing from the bucket`);
     }
     let intact: boolean;
     try {
@@ -52,7 +57,7 @@ export const catCommand: Command = {
     } catch (err) {
       if (err instanceof Deno.errors.BrokenPipe) return ExitCode.ok; // the reader has enough
       if (err instanceof SpareError) {
-        throw new SpareError(`${path}: ${err.message}; the output is incomplete`, err.exitCode, {
+        throw new SpareError(`${shown}: ${err.message}; the output is incomplete`, err.exitCode, {
           cause: err,
         });
       }
@@ -60,7 +65,7 @@ export const catCommand: Command = {
     }
     if (!intact) {
       throw new SpareError(
-        `the content of ${path} does not match its digest ${digest}: the output is corrupted`,
+        `the content of ${shown} does not match its digest ${digest}: the output is corrupted`,
       );
     }
     return ExitCode.ok;

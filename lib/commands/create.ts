@@ -1,4 +1,6 @@
 /** `create`: back up --path into the bucket as a new snapshot, then prune. */
+import { displayPath } from "../snapshot/check.ts";
+import { showName } from "../util/names.ts";
 import { createSnapshot } from "../backup/backup.ts";
 import { ExitCode, SpareError } from "../util/errors.ts";
 import { withLock } from "../bucket/lock.ts";
@@ -36,9 +38,13 @@ export const createCommand: Command = {
             onProgress: (p) => progress.update(p),
           }),
       );
-      for (const missed of result.missed) log.error(`not backed up: ${missed}`);
+      for (const missed of result.missed) log.error(`not backed up: ${displayPath(missed)}`);
       const code = result.missed.length ? ExitCode.warnings : ExitCode.ok;
-      context.emit({ result: code === ExitCode.ok ? "ok" : "incomplete", ...result });
+      context.emit({
+        result: code === ExitCode.ok ? "ok" : "incomplete",
+        ...result,
+        missed: result.missed.map(showName),
+      });
       return code;
     } finally {
       progress.clear();

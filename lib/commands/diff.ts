@@ -1,6 +1,7 @@
 /** `diff`: paths added, removed and changed between two snapshots (default the two newest). */
 import { countChanges, diffSnapshots } from "../snapshot/diff.ts";
 import { ExitCode, SpareError } from "../util/errors.ts";
+import { showName } from "../util/names.ts";
 import { SNAPSHOT_PREFIX } from "../snapshot/snapshot.ts";
 import { snapshotNames } from "../snapshot/stored.ts";
 import type { Command } from "./context.ts";
@@ -36,7 +37,7 @@ export const diffCommand: Command = {
         result: "ok",
         old: older.id,
         new: newer.id,
-        changes,
+        changes: changes.map((c) => ({ kind: c.kind, path: showName(c.path) })),
         added: counts["+"],
         removed: counts["-"],
         changed: counts.M,
@@ -44,7 +45,7 @@ export const diffCommand: Command = {
         metadataChanged: counts.P,
       });
     } else {
-      const lines = changes.map((c) => `${c.kind}  ${c.path}`);
+      const lines = changes.map((c) => `${c.kind}  ${showName(c.path)}`);
       lines.push(`${older.id} → ${newer.id}: ${summary}`);
       context.print(lines.join("\n"));
     }

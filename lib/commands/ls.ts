@@ -2,21 +2,32 @@
 import { ExitCode } from "../util/errors.ts";
 import { columns, localIsoTime, modeString } from "../util/format.ts";
 import { anyGlob, globMatcher } from "../util/glob.ts";
+import { showName } from "../util/names.ts";
 import { digestByPath, type Entry } from "../snapshot/snapshot.ts";
 import type { Command } from "./context.ts";
 import { backedUpPath, openForReading, readChosenSnapshot } from "./read_only.ts";
 
 /** One `ls` line's cells: mode, owner, group, size, local mtime, path (and `-> link`). */
 export function lsCells(path: string, entry: Entry): string[] {
-  const link = entry.type === "symlink" ? ` -> ${entry.link ?? entry.target}` : "";
+  const link = entry.type === "symlink" ? ` -> ${showName(entry.link ?? entry.target)}` : "";
   return [
     modeString(entry.mode),
     entry.user,
     entry.group,
     String(entry.size),
     localIsoTime(new Date(Math.floor(entry.mtime_ns / 1e6))),
-    path + link,
+    showName(path) + link,
   ];
+}
+
+/** An entry for --json, its path (and link text) in the shown form. */
+function shownEntry(path: string, entry: Entry): Record<string, unknown> {
+  const out: Record<string, unknown> = { path: showName(path), ...entry };
+  if (entry.type === "symlink") {
+    out.target = showName(entry.target);
+    if (entry.link !== undefined) out.link = showName(entry.link);
+  }
+  return out;
 }
 
 /** `spare ls [--snapshot ID] [PATTERN...]`. */
@@ -37,7 +48,7 @@ export const lsCommand: Command = {
       const digests = digestByPath(snapshot.data);
       context.print(JSON.stringify(paths.map((path) => {
         const digest = digests.get(path);
-        return { path, ...structure[path], ...(digest ? { digest } : {}) };
+        return { ...shownEntry(path, structure[path]), ...(digest ? { digest } : {}) };
       })));
     } else {
       const rows = paths.map((path) => lsCells(path, structure[path]));

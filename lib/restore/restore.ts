@@ -15,13 +15,14 @@ import { forEachConcurrent } from "../util/limit.ts";
 import type { Log } from "../util/log.ts";
 import { Owners } from "../util/owners.ts";
 import { impliedDirectories, nameList, RestoreTarget } from "./target.ts";
+import type { OpenFile } from "../util/fs_bytes.ts";
 import {
   type Entry,
   SNAPSHOT_PREFIX,
   type SnapshotData,
   type SymlinkEntry,
 } from "../snapshot/snapshot.ts";
-import { describeRefused } from "../snapshot/check.ts";
+import { describeRefused, displayPath } from "../snapshot/check.ts";
 
 export { prepareTarget } from "./target.ts";
 
@@ -138,7 +139,7 @@ export async function restoreSnapshot(
     signal?.throwIfAborted();
     target.makeDirectory(path);
   }
-  const removed = await target.removeTemporaries(structure);
+  const removed = target.removeTemporaries(structure);
   if (removed > 0) log.detail(`removed ${removed} partly written file(s) of an earlier run`);
 
   // Files: one download per digest, then hardlinks for the same inode, copies otherwise.
@@ -153,7 +154,7 @@ export async function restoreSnapshot(
   for (const path of empty) {
     const entry = structure[path];
     if (entry.type === "file" && !entry.empty && entry.size !== 0) {
-      log.warn(`${path} has no content in the snapshot; restored empty`);
+      log.warn(`${displayPath(path)} has no content in the snapshot; restored empty`);
     }
   }
   if (empty.length > 0) contents.push({ paths: empty });
@@ -168,7 +169,7 @@ export async function restoreSnapshot(
     const key = `${info.dev}:${info.ino}`;
     let found = hashes.get(key);
     if (found === undefined) {
-      found = await hashFile(target.abs(path)).catch(() => "");
+      found = await hashFile(() => target.openRead(path)).catch(() => "");
       hashes.set(key, found);
     }
     return found === digest;
@@ -210,7 +211,7 @@ export async function restoreSnapshot(
   const copy = async (from: string, path: string, digest: string) => {
     const temporary = target.createTemporary(path);
     try {
-      const copied = await copyHashed(target.abs(from), temporary.file);
+      const copied = await copyHashed(target.openRead(from), temporary.file, true);
       temporary.file.close();
       if (copied !== digest) {
         throw new SpareError(`${from} changed while it was copied to ${path}`);
@@ -240,7 +241,7 @@ export async function restoreSnapshot(
       if (!digest) target.writeEmpty(path);
       else if (source) await copy(source, path, digest);
       else await download(digest, path, contentPaths);
-      intact.set(path, Deno.lstatSync(target.abs(path)).ino!);
+      intact.set(path, target.lstat(path).ino!);
       written.add(path);
     };
     // Paths that shared an inode share one again; each other inode gets its own copy.
@@ -268,7 +269,7 @@ export async function restoreSnapshot(
     for (const path of contentPaths) {
       progress.filesDone++;
       progress.bytesDone += structure[path].size;
-      if (written.has(path)) log.detail(path);
+      if (written.has(path)) log.detail(displayPath(path));
       else filesKept++;
     }
     report();
@@ -295,7 +296,7 @@ export async function restoreSnapshot(
     target.makeSymlink(path, symlinkText(options.target, entry));
     setOwner(path, entry);
     target.setTimes(path, entry.mtime_ns);
-    log.detail(path);
+    log.detail(displayPath(path));
   }
   // Directories last, deepest first, so that their mtimes stay.
   for (const path of [...paths].reverse()) {
@@ -316,7 +317,7 @@ export function symlinkText(root: string, entry: SymlinkEntry): string {
 const SMALL_WRITE = 64 * 1024;
 
 /** Writes a block to a file being restored: a small one at once, a larger one asynchronously. */
-function writeBlock(file: Deno.FsFile, data: Uint8Array): Promise<void> | undefined {
+function writeBlock(file: OpenFile, data: Uint8Array): Promise<void> | undefined {
   if (data.length > SMALL_WRITE) return writeAll(file, data);
   let offset = 0;
   while (offset < data.length) offset += file.writeSync(data.subarray(offset));
@@ -332,16 +333,16 @@ export async function writeAll(
 }
 
 /** The BLAKE2b-256 digest of a file's content. */
-function hashFile(path: string): Promise<string> {
-  return copyHashed(path, undefined);
+async function hashFile(open: () => OpenFile): Promise<string> {
+  return await copyHashed(open(), undefined, true);
 }
 
-/** Reads `from` (a path or an open file) to its end, writing to `to` if given; its digest. */
+/** Reads `file` to its end, writing to `to` if given (closing `file` if `close`); its digest. */
 async function copyHashed(
-  from: string | Deno.FsFile,
-  to: Deno.FsFile | undefined,
+  file: OpenFile,
+  to: OpenFile | undefined,
+  close = false,
 ): Promise<string> {
-  const file = typeof from === "string" ? await Deno.open(from, { read: true }) : from;
   const hasher = await ContentHasher.create();
   const buffer = new Uint8Array(1 << 20);
   try {
@@ -354,6 +355,6 @@ async function copyHashed(
     return hasher.digest();
   } finally {
     hasher.release();
-    if (typeof from === "string") file.close();
+    if (close) file.close();
   }
 }

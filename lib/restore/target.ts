@@ -9,6 +9,23 @@ import fs from "node:fs";
 import { SpareError } from "../util/errors.ts";
 import type { Entry, SnapshotData } from "../snapshot/snapshot.ts";
 import { ancestorsOf, displayPath } from "../snapshot/check.ts";
+import {
+  chmodBytes,
+  createNewBytes,
+  lchownBytes,
+  linkBytes,
+  lstatPath,
+  lutimesBytes,
+  mkdirBytes,
+  type OpenFile,
+  openReadBytes,
+  readDirNames,
+  readLinkPath,
+  renameBytes,
+  symlinkBytes,
+  unlinkBytes,
+} from "../util/fs_bytes.ts";
+import { hasEscapedBytes } from "../util/names.ts";
 
 /** Files being restored are written under this prefix, in their final directory. */
 export const TEMPORARY_PREFIX = ".spare-tmp-";
@@ -43,7 +60,7 @@ function targetError(target: string, err: unknown): SpareError {
 
 function lstatOrUndefined(path: string): Deno.FileInfo | undefined {
   try {
-    return Deno.lstatSync(path);
+    return lstatPath(path);
   } catch (err) {
     if (err instanceof Deno.errors.NotFound || err instanceof Deno.errors.NotADirectory) {
       return undefined;
@@ -81,7 +98,7 @@ export async function prepareTarget(
     break;
   }
   if (!empty && !options.resume) {
-    throw new SpareError(await notEmptyMessage(target, snapshot, options.snapshotId));
+    throw new SpareError(notEmptyMessage(target, snapshot, options.snapshotId));
   }
   try {
     const probe = `${target}/.spare-write-test-${Deno.pid}`;
@@ -94,17 +111,17 @@ export async function prepareTarget(
 }
 
 /** Why a non-empty target is refused, and how to complete an interrupted restore in it. */
-async function notEmptyMessage(
+function notEmptyMessage(
   target: string,
   snapshot: SnapshotData,
   snapshotId: string,
-): Promise<string> {
+): string {
   const paths = Object.keys(snapshot.structure).sort();
   const missing: string[] = [];
   for (const path of paths) {
     if (!lstatOrUndefined(`${target}/${path}`)) missing.push(path);
   }
-  const temporaries = await findTemporaries(target, snapshot.structure);
+  const temporaries = findTemporaries(target, snapshot.structure);
   const start = `restore target ${target} is not empty`;
   if (missing.length === paths.length && temporaries.length === 0) {
     return `${start}: restore only into an empty directory (or complete an interrupted ` +
@@ -123,10 +140,7 @@ async function notEmptyMessage(
 }
 
 /** Temporary files of an earlier restore in the snapshot's directories (absolute paths). */
-async function findTemporaries(
-  root: string,
-  structure: Record<string, Entry>,
-): Promise<string[]> {
+function findTemporaries(root: string, structure: Record<string, Entry>): string[] {
   const directories = [
     "",
     ...Object.keys(structure).filter((p) => structure[p].type === "directory"),
@@ -138,20 +152,25 @@ async function findTemporaries(
     const info = lstatOrUndefined(absolute);
     if (!info?.isDirectory) continue; // missing, or not ours to look into
     try {
-      for await (const item of Deno.readDir(absolute)) {
-        const path = dir ? `${dir}/${item.name}` : item.name;
-        if (item.isFile && item.name.startsWith(TEMPORARY_PREFIX) && !structure[path]) {
-          found.push(`${absolute}/${item.name}`);
-        }
+      for (const name of readDirNames(absolute)) {
+        const path = dir ? `${dir}/${name}` : name;
+        if (!name.startsWith(TEMPORARY_PREFIX) || structure[path]) continue;
+        if (lstatOrUndefined(`${absolute}/${name}`)?.isFile) found.push(`${absolute}/${name}`);
       }
     } catch { /* unreadable: nothing of ours */ }
   }
   return found;
 }
 
+/** Removes a file or symlink (through libc when its path is not UTF-8). */
+function removeFile(path: string): void {
+  if (hasEscapedBytes(path)) unlinkBytes(path);
+  else Deno.removeSync(path);
+}
+
 /** A file being written under a temporary name. */
 export interface TemporaryFile {
-  file: Deno.FsFile;
+  file: OpenFile;
   path: string;
 }
 
@@ -183,15 +202,22 @@ export class RestoreTarget {
   makeDirectory(path: string): void {
     this.requireParent(path);
     const absolute = this.abs(path);
+    const bytes = hasEscapedBytes(absolute);
     try {
-      Deno.mkdirSync(absolute, { mode: 0o700 });
+      if (bytes) mkdirBytes(absolute, 0o700);
+      else Deno.mkdirSync(absolute, { mode: 0o700 });
     } catch (err) {
       if (!(err instanceof Deno.errors.AlreadyExists)) throw err;
-      const info = Deno.lstatSync(absolute);
+      const info = lstatPath(absolute);
       if (!info.isDirectory) {
-        throw new SpareError(`cannot restore ${path}: ${absolute} exists and is not a directory`);
+        throw new SpareError(
+          `cannot restore ${displayPath(path)}: ${
+            displayPath(absolute)
+          } exists and is not a directory`,
+        );
       }
-      if (this.resume) Deno.chmodSync(absolute, 0o700); // an earlier run may have finished it
+      // An earlier run may have finished it.
+      if (this.resume) bytes ? chmodBytes(absolute, 0o700) : Deno.chmodSync(absolute, 0o700);
     }
     this.checked.add(path);
   }
@@ -203,6 +229,20 @@ export class RestoreTarget {
     return lstatOrUndefined(this.abs(path));
   }
 
+  /** lstat of `path` (which this restore wrote). */
+  lstat(path: string): Deno.FileInfo {
+    return lstatPath(this.abs(path));
+  }
+
+  /** Opens the regular file at `path` for reading. */
+  openRead(path: string): OpenFile {
+    const absolute = this.abs(path);
+    if (!hasEscapedBytes(absolute)) return Deno.openSync(absolute, { read: true });
+    const { file } = openReadBytes(absolute);
+    if (!file) throw new SpareError(`${displayPath(path)} is not a regular file`);
+    return file;
+  }
+
   /** Creates a new empty file under a temporary name in the directory of `path`. */
   createTemporary(path: string): TemporaryFile {
     this.requireParent(path);
@@ -211,14 +251,18 @@ export class RestoreTarget {
       (b) => b.toString(16).padStart(2, "0"),
     ).join("");
     const temporary = `${this.abs(parentOf(path))}/${TEMPORARY_PREFIX}${random}`;
-    const file = Deno.openSync(temporary, { write: true, createNew: true, mode: 0o600 });
+    const file = hasEscapedBytes(temporary)
+      ? createNewBytes(temporary, 0o600)
+      : Deno.openSync(temporary, { write: true, createNew: true, mode: 0o600 });
     return { file, path: temporary };
   }
 
   /** Renames a finished temporary file to `path` (replacing a file or symlink there). */
   commit(temporary: TemporaryFile, path: string): void {
     this.requireParent(path);
-    Deno.renameSync(temporary.path, this.abs(path));
+    const absolute = this.abs(path);
+    if (hasEscapedBytes(absolute)) renameBytes(temporary.path, absolute);
+    else Deno.renameSync(temporary.path, absolute);
   }
 
   /** Removes a temporary file that will not be committed (best effort). */
@@ -227,7 +271,7 @@ export class RestoreTarget {
       temporary.file.close();
     } catch { /* closed already */ }
     try {
-      Deno.removeSync(temporary.path);
+      removeFile(temporary.path);
     } catch { /* best effort */ }
   }
 
@@ -241,16 +285,19 @@ export class RestoreTarget {
   /** Makes `path` a hardlink of `existing` (replacing what a resumed target has there). */
   link(existing: string, path: string): void {
     this.requireParent(path);
+    const from = this.abs(existing);
+    const hardlink = (to: string) =>
+      hasEscapedBytes(from) || hasEscapedBytes(to) ? linkBytes(from, to) : Deno.linkSync(from, to);
     try {
-      Deno.linkSync(this.abs(existing), this.abs(path));
+      hardlink(this.abs(path));
       return;
     } catch (err) {
       if (!(err instanceof Deno.errors.AlreadyExists) || !this.resume) throw err;
     }
     const temporary = this.createTemporary(path);
     temporary.file.close();
-    Deno.removeSync(temporary.path);
-    Deno.linkSync(this.abs(existing), temporary.path);
+    removeFile(temporary.path);
+    hardlink(temporary.path);
     this.commit(temporary, path);
   }
 
@@ -260,45 +307,53 @@ export class RestoreTarget {
     const absolute = this.abs(path);
     const info = this.existing(path);
     if (info?.isSymlink) {
-      if (Deno.readLinkSync(absolute) === text) return;
-      Deno.removeSync(absolute);
+      if (readLinkPath(absolute) === text) return;
+      removeFile(absolute);
     } else if (info) {
-      throw new SpareError(`cannot restore ${path}: ${absolute} exists and is not a symlink`);
+      throw new SpareError(
+        `cannot restore ${displayPath(path)}: ${displayPath(absolute)} exists and is not a symlink`,
+      );
     }
-    Deno.symlinkSync(text, absolute);
+    if (hasEscapedBytes(absolute) || hasEscapedBytes(text)) symlinkBytes(text, absolute);
+    else Deno.symlinkSync(text, absolute);
   }
 
   /** Sets owner (ids; -1 keeps one), without following a symlink. */
   setOwner(path: string, uid: number, gid: number): void {
     this.requireParent(path);
-    fs.lchownSync(this.abs(path), uid, gid);
+    const absolute = this.abs(path);
+    if (hasEscapedBytes(absolute)) lchownBytes(absolute, uid, gid);
+    else fs.lchownSync(absolute, uid, gid);
   }
 
   /** Sets the permission bits of a file or directory; refuses a symlink. */
   setMode(path: string, mode: number): void {
     this.requireParent(path);
     const absolute = this.abs(path);
-    if (Deno.lstatSync(absolute).isSymlink) {
-      throw new Error(`refusing to change the mode of ${path} through a symlink`);
+    if (lstatPath(absolute).isSymlink) {
+      throw new Error(`refusing to change the mode of ${displayPath(path)} through a symlink`);
     }
-    Deno.chmodSync(absolute, mode & 0o7777);
+    if (hasEscapedBytes(absolute)) chmodBytes(absolute, mode & 0o7777);
+    else Deno.chmodSync(absolute, mode & 0o7777);
   }
 
   /** Sets the mtime (and atime), without following a symlink; milliseconds precision. */
   setTimes(path: string, mtimeNs: number): void {
     this.requireParent(path);
+    const absolute = this.abs(path);
+    if (hasEscapedBytes(absolute)) return lutimesBytes(absolute, mtimeNs);
     const time = new Date(Math.round(mtimeNs / 1e6));
-    fs.lutimesSync(this.abs(path), time, time);
+    fs.lutimesSync(absolute, time, time);
   }
 
   /**
    * When resuming: removes the temporary files an earlier run left in the snapshot's
    * directories; returns how many.
    */
-  async removeTemporaries(structure: Record<string, Entry>): Promise<number> {
+  removeTemporaries(structure: Record<string, Entry>): number {
     if (!this.resume) return 0;
-    const found = await findTemporaries(this.root, structure);
-    for (const path of found) await Deno.remove(path);
+    const found = findTemporaries(this.root, structure);
+    for (const path of found) removeFile(path);
     return found.length;
   }
 }

@@ -4,6 +4,7 @@
  * Entries that fail are refused (each with one reason); the rest of the snapshot stays usable.
  */
 import type { Entry } from "./entry.ts";
+import { escapeProblem, showName } from "../util/names.ts";
 
 /** One path (or `files` key) of a snapshot that restore and verify refuse, and why. */
 export interface RefusedEntry {
@@ -30,14 +31,21 @@ const TYPE_BITS: Record<Entry["type"], number> = {
   symlink: 0o120000,
 };
 const DIGEST_PATTERN = /^[0-9a-f]{64}$/;
-/** Matches every path pathProblem finds fault with (and no other): one test for the usual good path. */
+/**
+ * Matches every path pathProblem finds fault with (and no other but those with characters
+ * beyond U+FFFF): one test for the usual good path.
+ */
 // deno-lint-ignore no-control-regex
-const SUSPECT_PATH = /^$|^\/|\/\/|\/$|\x00|(^|\/)\.\.?(\/|$)/;
+const SUSPECT_PATH = /^$|^\/|\/\/|\/$|\x00|(^|\/)\.\.?(\/|$)|[\uD800-\uDFFF]/;
 
-/** A path or name as it can be shown on one line: quoted when empty or unprintable. */
+/**
+ * A path or name as it can be shown on one line: in the shown form of lib/util/names.ts
+ * (bytes that are not UTF-8 as `\xNN`, a backslash as `\\`), quoted when empty or unprintable.
+ */
 export function displayPath(path: string): string {
+  const shown = showName(path);
   // deno-lint-ignore no-control-regex
-  return path === "" || /[\x00-\x1f\x7f]|^\s|\s$/.test(path) ? JSON.stringify(path) : path;
+  return shown === "" || /[\x00-\x1f\x7f]|^\s|\s$/.test(shown) ? JSON.stringify(shown) : shown;
 }
 
 /** One line about a refused entry. */
@@ -55,7 +63,8 @@ export function pathProblem(path: string): string | undefined {
     if (name === "") return "the path has an empty component";
     if (name === "." || name === "..") return `the path has a ${name} component`;
   }
-  return undefined;
+  const escape = escapeProblem(path);
+  return escape ? `the path is not a file name: ${escape}` : undefined;
 }
 
 /** The paths of the directories that hold `path`, outermost first ("a", "a/b" for "a/b/c"). */
@@ -99,6 +108,12 @@ export function entryProblem(raw: unknown): string | undefined {
     if (entry.link !== undefined && typeof entry.link !== "string") return "its link is not text";
     const text = typeof entry.link === "string" ? entry.link : entry.target;
     if (text === "" || text.includes("\0")) return "its link text is empty or contains NUL";
+    for (const field of ["target", "link"]) {
+      const escape = typeof entry[field] === "string"
+        ? escapeProblem(entry[field] as string)
+        : undefined;
+      if (escape) return `its ${field} is not a link text: ${escape}`;
+    }
   }
   return undefined;
 }

@@ -1,8 +1,11 @@
 /**
  * Globs on relative snapshot paths (`ls PATTERN`, `restore --include/--exclude`): `*` and `?`
- * stay within one path component, `**` crosses components; everything else is literal.
+ * stay within one path component, `**` crosses components; everything else is literal. A
+ * pattern is written as paths are shown (lib/util/names.ts): `\xNN` is the byte NN, `\\` a
+ * backslash.
  */
 import { UsageError } from "./errors.ts";
+import { parseShownName } from "./names.ts";
 
 /** A compiled glob: true when the whole relative path matches. */
 export type GlobMatcher = (path: string) => boolean;
@@ -49,7 +52,7 @@ export function globMatcher(pattern: string, flag = "pattern"): GlobMatcher {
   if (relativePath(pattern) === "") {
     throw new UsageError(`${flag} ${JSON.stringify(pattern)} is empty`);
   }
-  const regex = new RegExp(`^${globSource(pattern)}$`);
+  const regex = new RegExp(`^${globSource(parseShownName(pattern))}$`);
   return (path) => regex.test(path);
 }
 

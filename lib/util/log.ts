@@ -1,5 +1,7 @@
 /** Messages for the operator: warnings and errors on stderr, `--verbose` listings, nothing else by default. */
 
+import { showEscapedBytes } from "./names.ts";
+
 /** How much to say. */
 export interface LogOptions {
   verbose?: boolean;
@@ -17,7 +19,7 @@ export class Log {
 
   private write(line: string): void {
     this.beforeWrite?.();
-    Deno.stderr.writeSync(this.encoder.encode(line + "\n"));
+    Deno.stderr.writeSync(this.encoder.encode(showEscapedBytes(line) + "\n"));
   }
 
   /** A path being uploaded or restored, shown with --verbose. */
@@ -27,7 +29,7 @@ export class Log {
 
   /** Something the operator should know; nothing was lost (exit code stays 0). */
   warn(message: string): void {
-    this.warnings.push(message);
+    this.warnings.push(showEscapedBytes(message));
     if (!this.options.quiet) this.write(`warning: ${message}`);
   }
 
