@@ -3,7 +3,7 @@ import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
 import { bypassesProxy, parseProxy, proxyFor, proxySettings } from "../lib/s3/proxy.ts";
 import { pemCertificates, systemCertificates } from "../lib/s3/trust.ts";
 import { regionExpected, tlsProblem } from "../lib/s3/errors.ts";
-import { defaultAddressing } from "../lib/s3/client.ts";
+import { defaultAddressing } from "../lib/s3/config.ts";
 import { isLocalhostName, openTunnel } from "../lib/s3/agents.ts";
 
 Deno.test("NO_PROXY: names match themselves and every host under them, with or without a dot", () => {

@@ -9,7 +9,8 @@ import { splitSymlinks } from "../lib/snapshot/legacy_symlinks.ts";
 import { formatProgress } from "../lib/util/progress.ts";
 import { concatBytes } from "../lib/util/bytes.ts";
 import { discard, discardable } from "../lib/util/memory.ts";
-import { abortableRequest, endpointUrl } from "../lib/s3/client.ts";
+import { abortableRequest } from "../lib/s3/request.ts";
+import { endpointUrl } from "../lib/s3/config.ts";
 import { describeS3Error, isTransient, TruncatedBodyError } from "../lib/s3/errors.ts";
 import { S3ServiceException } from "@aws-sdk/client-s3";
 import {

@@ -12,7 +12,8 @@ import { caCertFile, trustedCertificates } from "../s3/trust.ts";
 import type { Log } from "../util/log.ts";
 import { ProgressLine } from "../util/progress.ts";
 import { newScryptSettings } from "../crypto/kdf.ts";
-import { type Addressing, endpointUrl, ObjectStore, type S3Config } from "../s3/client.ts";
+import { type Addressing, endpointUrl, type S3Config } from "../s3/config.ts";
+import { ObjectStore } from "../s3/client.ts";
 
 /** Every option of every command (node:util parseArgs). */
 export const OPTIONS = {
