@@ -28,7 +28,7 @@ export type KdfSettings =
 /** 0.4.0's derivation, for buckets without `.spare-kdf`. */
 export const SHA512: KdfSettings = { kdf: "sha512" };
 
-/** New buckets: 32 MiB and about 0.2 s on a 2-core EPYC (README, "Password hardening"). */
+/** New buckets: 32 MiB and about 0.2 s on a 2-core EPYC (docs/SECURITY.md, "Password hardening"). */
 export const DEFAULT_SCRYPT: ScryptCost = { N: 2 ** 15, r: 8, p: 1 };
 
 /** Random salt bytes of a new bucket. */
