@@ -194,44 +194,21 @@ export class ObjectStore {
     });
   }
 
-  /**
-   * Stores an object. With `ifNoneMatch` the write is conditional (`If-None-Match: *`) and
-   * returns false when the key already exists (servers that ignore the header overwrite).
-   */
-  put(
-    bucket: string,
-    key: string,
-    body: Uint8Array,
-    opts: { ifNoneMatch?: boolean } = {},
-  ): Promise<boolean> {
+  /** Stores an object (unconditionally: putIfAbsent writes only a new key). */
+  put(bucket: string, key: string, body: Uint8Array): Promise<void> {
     return this.call("PutObject", `${bucket}/${key}`, async (abortSignal) => {
-      try {
-        await this.client.send(
-          new PutObjectCommand({
-            Bucket: bucket,
-            Key: key,
-            Body: body,
-            ContentLength: body.length,
-            IfNoneMatch: opts.ifNoneMatch ? "*" : undefined,
-          }),
-          { abortSignal },
-        );
-        return true;
-      } catch (err) {
-        if (
-          opts.ifNoneMatch && (httpStatus(err) === 412 || errorName(err) === "PreconditionFailed")
-        ) {
-          return false;
-        }
-        throw err;
-      }
+      await this.client.send(
+        new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentLength: body.length }),
+        { abortSignal },
+      );
     });
   }
 
   /**
    * Stores an object only when its key does not exist yet (`If-None-Match: *`): "written",
-   * "exists" (412, or AWS's 409 for a conditional write of the key in flight), or "refused" when the server does not do conditional writes (501,
-   * NotImplemented, or a 400 naming the condition). A server that ignores the header
+   * "exists" (412, or AWS's 409 for a conditional write of the key in flight), or "refused"
+   * when the server does not do conditional writes (501, NotImplemented, or a 400 naming the
+   * condition). A server that ignores the header
    * overwrites and answers "written".
    */
   putIfAbsent(bucket: string, key: string, body: Uint8Array): Promise<ConditionalPut> {
