@@ -202,7 +202,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "create and restore work under the narrow permissions the README documents",
+  name: "create and restore work under the narrow permissions docs/OPERATIONS.md documents",
   ...options,
   fn: async () => {
     const dirs = new TempDirs();
