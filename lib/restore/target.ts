@@ -238,6 +238,24 @@ export class RestoreTarget {
     this.commit(temporary, path);
   }
 
+  /**
+   * Writes `data` (already checked against its digest) to `path`, through a temporary file
+   * as every file: on the calling thread, one write for a small content.
+   */
+  writeContent(path: string, data: Uint8Array): void {
+    const temporary = this.createTemporary(path);
+    try {
+      for (let offset = 0; offset < data.length;) {
+        offset += temporary.file.writeSync(data.subarray(offset));
+      }
+      temporary.file.close();
+      this.commit(temporary, path);
+    } catch (err) {
+      this.discard(temporary);
+      throw err;
+    }
+  }
+
   /** Makes `path` a hardlink of `existing` (replacing what a resumed target has there). */
   link(existing: string, path: string): void {
     this.requireParent(path);
