@@ -312,12 +312,12 @@ Deno.test("an S3 error is one line that says what an operator can do about it", 
 Deno.test("forEachConcurrent: every item once, in order of start, never more than the limit at once", async () => {
   for (const source of ["array", "async"] as const) {
     const items = Array.from({ length: 50 }, (_, i) => i);
-    async function* generate() {
+    const generate = async function* () {
       for (const i of items) {
         await Promise.resolve();
         yield i;
       }
-    }
+    };
     const started: number[] = [];
     let running = 0;
     let most = 0;
