@@ -21,7 +21,8 @@ import {
   type SnapshotData,
   type SymlinkEntry,
 } from "../snapshot/snapshot.ts";
-import { describeRefused } from "../snapshot/check.ts";
+import { describeRefused, displayPath } from "../snapshot/check.ts";
+import { humanBytes } from "../util/format.ts";
 import { concatBytes } from "../util/bytes.ts";
 
 export { prepareTarget } from "./target.ts";
@@ -137,7 +138,11 @@ export async function restoreSnapshot(
     .sort();
   for (const path of directories) {
     signal?.throwIfAborted();
-    target.makeDirectory(path);
+    try {
+      target.makeDirectory(path);
+    } catch (err) {
+      throw fullDiskError(err, options.target, `the directory ${displayPath(path)}`, progress);
+    }
   }
   const removed = await target.removeTemporaries(structure);
   if (removed > 0) log.detail(`removed ${removed} partly written file(s) of an earlier run`);
@@ -280,13 +285,21 @@ export async function restoreSnapshot(
       let leader = group.find((p) => intact.has(p) && !usedInodes.has(intact.get(p)!));
       if (!leader) {
         leader = group[0];
-        await place(leader);
+        try {
+          await place(leader);
+        } catch (err) {
+          throw fullDiskError(err, options.target, displayPath(leader), progress);
+        }
       }
       const inode = intact.get(leader)!;
       usedInodes.add(inode);
       for (const path of group) {
         if (path === leader || intact.get(path) === inode) continue;
-        target.link(leader, path);
+        try {
+          target.link(leader, path);
+        } catch (err) {
+          throw fullDiskError(err, options.target, displayPath(path), progress);
+        }
         written.add(path);
       }
     }
@@ -317,7 +330,11 @@ export async function restoreSnapshot(
     const entry = structure[path];
     if (entry.type !== "symlink") continue;
     signal?.throwIfAborted();
-    target.makeSymlink(path, symlinkText(options.target, entry));
+    try {
+      target.makeSymlink(path, symlinkText(options.target, entry));
+    } catch (err) {
+      throw fullDiskError(err, options.target, `the symlink ${displayPath(path)}`, progress);
+    }
     setOwner(path, entry);
     target.setTimes(path, entry.mtime_ns);
     log.detail(path);
@@ -328,6 +345,40 @@ export async function restoreSnapshot(
   }
   report();
   return { ...progress, snapshot: id, filesKept, refused: refused.length };
+}
+
+/** The target's file system is full: the message says all, --resume included. */
+export class FullDiskError extends SpareError {}
+
+/** Error codes of a full file system and of an exhausted disk quota. */
+const FULL_DISK: Record<string, string> = {
+  ENOSPC: "no space is left on its device",
+  EDQUOT: "the disk quota is exhausted",
+};
+
+/**
+ * A full disk while writing `what` becomes one line naming the target, what was being
+ * written, what the snapshot still needs, and --resume; any other error is returned as it is.
+ */
+export function fullDiskError(
+  err: unknown,
+  root: string,
+  what: string,
+  progress: RestoreProgress,
+): unknown {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (!(err instanceof Error) || typeof code !== "string" || !Object.hasOwn(FULL_DISK, code)) {
+    return err;
+  }
+  const files = progress.filesTotal - progress.filesDone;
+  const bytes = progress.bytesTotal - progress.bytesDone;
+  return new FullDiskError(
+    `cannot restore into ${root}: ${FULL_DISK[code]} (writing ${what}); the snapshot still ` +
+      `needs ${humanBytes(bytes)} in ${files} file(s) there: free space, then run the same ` +
+      "restore with --resume",
+    undefined,
+    { cause: err },
+  );
 }
 
 /** The text a restored symlink gets. */
