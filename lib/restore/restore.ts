@@ -14,7 +14,7 @@ import { BlockAuthError, BlockDecompressError, SpareError } from "../util/errors
 import { forEachConcurrent } from "../util/limit.ts";
 import type { Log } from "../util/log.ts";
 import { Owners } from "../util/owners.ts";
-import { impliedDirectories, nameList, RestoreTarget } from "./target.ts";
+import { type FileFinish, impliedDirectories, nameList, RestoreTarget } from "./target.ts";
 import {
   type Entry,
   SNAPSHOT_PREFIX,
@@ -101,9 +101,9 @@ export async function restoreSnapshot(
   let filesKept = 0;
   const report = () => options.onProgress?.(progress);
 
-  /** Sets the owner (as root), without following links. */
-  const setOwner = (path: string, entry: Entry) => {
-    if (!isRoot) return;
+  /** The ids an entry's owner gets (as root; -1 keeps one), warning once per unknown name. */
+  const ownerIds = (entry: Entry): { uid: number; gid: number } => {
+    if (!isRoot) return { uid: -1, gid: -1 };
     const uid = owners.userId(entry.user);
     const gid = owners.groupId(entry.group);
     if (uid === undefined && !unknownNames.has(`user ${entry.user}`)) {
@@ -114,9 +114,19 @@ export async function restoreSnapshot(
       unknownNames.add(`group ${entry.group}`);
       log.warn(`group ${entry.group} does not exist here; its files keep the restoring group`);
     }
-    if (uid === undefined && gid === undefined) return;
-    target.setOwner(path, uid ?? -1, gid ?? -1);
+    return { uid: uid ?? -1, gid: gid ?? -1 };
   };
+  /** Sets the owner (as root), without following links. */
+  const setOwner = (path: string, entry: Entry) => {
+    const { uid, gid } = ownerIds(entry);
+    if (uid !== -1 || gid !== -1) target.setOwner(path, uid, gid);
+  };
+  /** What a file this run writes gets before its rename (see RestoreTarget.finishTemporary). */
+  const finishOf = (entry: Entry): FileFinish => ({
+    ...ownerIds(entry),
+    mode: entry.mode,
+    mtimeNs: entry.mtime_ns,
+  });
   /** Owner, then mode (chown clears setuid bits), then times; files and directories only. */
   const finishNode = (path: string, entry: Entry) => {
     setOwner(path, entry);
@@ -190,6 +200,7 @@ export async function restoreSnapshot(
     digest: string,
     path: string,
     all: string[],
+    finish: FileFinish | undefined,
   ): Promise<Uint8Array | undefined> => {
     const info = listing.prefixes.get(digest);
     if (!info?.complete) {
@@ -208,12 +219,13 @@ export async function restoreSnapshot(
         await writeBlock(temporary.file, block);
         progress.bytesDownloaded += block.length;
       }, signal);
-      temporary.file.close();
       if (!intact) {
         throw new SpareError(
           `the content of ${nameList(all)} does not match its digest ${digest}: corrupted`,
         );
       }
+      if (finish) target.finishTemporary(temporary, finish);
+      temporary.file.close();
       target.commit(temporary, path);
       return keep && (keep.length === 1 ? keep[0] : concatBytes(keep));
     } catch (err) {
@@ -228,14 +240,20 @@ export async function restoreSnapshot(
   };
 
   /** Copies `from` (which holds `digest`) to `path`, checking the copy against the digest. */
-  const copy = async (from: string, path: string, digest: string) => {
+  const copy = async (
+    from: string,
+    path: string,
+    digest: string,
+    finish: FileFinish | undefined,
+  ) => {
     const temporary = target.createTemporary(path);
     try {
       const copied = await copyHashed(target.abs(from), temporary.file);
-      temporary.file.close();
       if (copied !== digest) {
         throw new SpareError(`${from} changed while it was copied to ${path}`);
       }
+      if (finish) target.finishTemporary(temporary, finish);
+      temporary.file.close();
       target.commit(temporary, path);
     } catch (err) {
       target.discard(temporary);
@@ -257,15 +275,23 @@ export async function restoreSnapshot(
       else replaced.push(path);
     }
     const written = new Set<string>();
+    /** Paths whose owner, mode and mtime were set as they were written (and their links). */
+    const finished = new Set<string>();
     /** A path that holds the content, to copy from; its bytes, when small enough to keep. */
     let source: string | undefined = intact.keys().next().value;
     let kept: Uint8Array | undefined;
     const place = async (path: string) => {
-      if (!digest) target.writeEmpty(path);
-      else if (kept) target.writeContent(path, kept);
-      else if (source) await copy(source, path, digest);
-      else kept = await download(digest, path, contentPaths);
+      // Finished before its rename, unless a copy is to read it later: its mode might not
+      // let us (content kept in memory or no other inode: nothing reads it again).
+      const finish = !digest || structure[path].size <= KEPT_CONTENT || groups.size === 1
+        ? finishOf(structure[path])
+        : undefined;
+      if (!digest) target.writeEmpty(path, finish);
+      else if (kept) target.writeContent(path, kept, finish);
+      else if (source) await copy(source, path, digest, finish);
+      else kept = await download(digest, path, contentPaths, finish);
       source ??= path;
+      if (finish) finished.add(path);
       // A file just written has an inode of its own: a number no other path has stands
       // for it (an lstat per file was one more system call).
       intact.set(path, -++placed);
@@ -301,7 +327,15 @@ export async function restoreSnapshot(
           throw fullDiskError(err, options.target, displayPath(path), progress);
         }
         written.add(path);
+        if (finished.has(leader)) finished.add(path);
       }
+    }
+    // Owners, modes and times of the other paths (kept when resuming), once every copy of
+    // the content was made, before any symlink of the snapshot exists.
+    for (const path of contentPaths) {
+      if (finished.has(path)) continue;
+      signal?.throwIfAborted();
+      finishNode(path, structure[path]);
     }
     for (const path of contentPaths) {
       progress.filesDone++;
@@ -319,11 +353,6 @@ export async function restoreSnapshot(
     );
   }
 
-  // Owners, modes and times of files, before any symlink of the snapshot exists.
-  for (const path of filePaths) {
-    signal?.throwIfAborted();
-    finishNode(path, structure[path]);
-  }
   // Symlinks, after every file and directory was written: the link text as read when we
   // have it, else 0.4.0's <root>/<target>.
   for (const path of paths) {
