@@ -1,5 +1,5 @@
 /**
- * `deno task bench [--quick] [--dir DIR] [--no-memory] [--parts LIST] [--yardsticks] [--old-big]`: spare
+ * `deno task bench [--quick] [--dir DIR] [--parts LIST] [--paths N,...] [--yardsticks] ...`: spare
  * measured side by side with spare 0.4.0 (issue 12).
  *
  * 1. Builds a deterministic tree under DIR (default `.bench/` in the repository, which is
@@ -20,7 +20,9 @@
  * 5. Every child runs under GNU time (`/usr/bin/time`) for CPU time and peak VmRSS; its
  *    peak RssAnon (anonymous memory, what competes with the server's programs) is sampled
  *    from /proc (scripts/bench/measure.ts).
- * 6. Prints a Markdown table (ours, 0.4.0's, the ratio), then the targets of issue 12 with
+ * 6. `--parts paths` (not run by default): trees of tiny files in folders of 1,000 (issue 29),
+ *    `--paths 100000,1000000` their sizes (scripts/bench/paths.ts).
+ * 7. Prints a Markdown table (ours, 0.4.0's, the ratio), then the targets of issue 12 with
  *    met / not met; also written to DIR/<full|quick>/results.md. `--yardsticks` adds xz,
  *    b2sum and raw PUT/GET of the same data for reference.
  *
@@ -61,6 +63,7 @@ import {
 } from "./bench/report.ts";
 import { bucketName, failure, storedBytes, walkFiles } from "./bench/yardsticks.ts";
 import { runYardsticks } from "./bench/yardstick_runs.ts";
+import { runPathsPart } from "./bench/paths.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const PASSWORD = "bench password";
@@ -68,12 +71,15 @@ const PASSWORD = "bench password";
 const OLD_VARIABLE = "SPARE_040";
 
 const USAGE =
-  `deno task bench [--quick] [--dir DIR] [--no-memory] [--parts LIST] [--yardsticks] [--old-big]
+  `deno task bench [--quick] [--dir DIR] [--no-memory] [--parts LIST] [--paths N,...] [--yardsticks] [--old-big]
 
   --quick       small data (20 MiB file, 200 text files; 100 MiB, 2,000 small files)
   --dir DIR     work directory for the generated data (default .bench/ in the repository)
   --no-memory   leave out the 1 GiB file and the 20,000 small files (--parts tree)
-  --parts LIST  which runs, of tree,big,many (default all): the tree, the 1 GiB file, the small files
+  --parts LIST  which runs, of tree,big,many,paths (default tree,big,many): the tree, the 1 GiB
+                file, the small files, trees of tiny files in folders of 1,000 (issue 29)
+  --paths N,... the sizes of the paths part (default 100000,1000000; --quick 10000,30000); with two
+                or more, the memory per path between the smallest and the largest
   --yardsticks  also measure xz, b2sum and raw PUT/GET of the same data
   --old-big     also run spare 0.4.0 on the 1 GiB file (several minutes)
 
@@ -103,6 +109,7 @@ async function main(): Promise<number> {
         dir: { type: "string" },
         "no-memory": { type: "boolean" },
         parts: { type: "string" },
+        paths: { type: "string" },
         yardsticks: { type: "boolean" },
         "old-big": { type: "boolean" },
         help: { type: "boolean", short: "h" },
@@ -166,10 +173,17 @@ async function main(): Promise<number> {
     ),
   );
   for (const part of parts) {
-    if (!["tree", "big", "many"].includes(part)) {
+    if (!["tree", "big", "many", "paths"].includes(part)) {
       console.error(`error: unknown part ${part}\n\n${USAGE}`);
       return 2;
     }
+  }
+
+  const pathCounts = (flags.paths ?? (flags.quick ? "10000,30000" : "100000,1000000")).split(",")
+    .map((n) => Number(n.trim().replaceAll("_", "")));
+  if (pathCounts.some((n) => !Number.isSafeInteger(n) || n < 1)) {
+    console.error(`error: --paths takes whole numbers, comma-separated\n\n${USAGE}`);
+    return 2;
   }
 
   log(`starting the S3 server; data in ${dataDir}`);
@@ -352,6 +366,17 @@ async function main(): Promise<number> {
       );
       manyAgainRow.note = `${manyAgain.json.filesReused} of ${manyAgain.json.filesTotal} reused`;
     }
+    const pathsTargets = parts.has("paths")
+      ? await runPathsPart({
+        dataDir,
+        restoreDir,
+        log,
+        bucketName,
+        spare: async (name, args, bucket, path) => (await spareRun(name, args, bucket, path)).run,
+        old: oldRun,
+        row,
+      }, pathCounts)
+      : [];
     if (flags.yardsticks) {
       rows.push(...await runYardsticks(bucketStore, treeDir, tree, sizes, log, abort.signal));
     }
@@ -383,7 +408,7 @@ async function main(): Promise<number> {
     const storedRatio = createRow?.old?.stored
       ? createRow.stored! / createRow.old.stored
       : undefined;
-    const targets: Target[] = [
+    const treeTargets: Target[] = [
       vs("create time", createRow, 0.6),
       vs("create --jobs 0 time", jobs0Row, 0.35),
       vs("restore time", restoreRow, 0.1),
@@ -413,6 +438,9 @@ async function main(): Promise<number> {
         detail: `${fmtBytes(createRow?.stored)} against ${fmtBytes(createRow?.old?.stored)}`,
       },
     ];
+    // Only the targets of the parts that ran.
+    const ranOnly = parts.has("tree") ? treeTargets : treeTargets.filter((t) => t.value);
+    const targets = [...ranOnly, ...pathsTargets];
 
     const header = [
       `## spare bench (${sizes.mode}): ${new Date().toISOString()}`,
@@ -424,6 +452,9 @@ async function main(): Promise<number> {
       `half random, half text; ${sizes.textFiles} text files of 1–50 KiB)` +
       (parts.has("big") || parts.has("many")
         ? `; one ${prettySize(sizes.memoryBytes)} file; ${manyName} (${manyMiB.toFixed(1)} MiB)`
+        : "") +
+      (parts.has("paths")
+        ? `; trees of ${pathCounts.join(", ")} files of a few bytes in folders of 1,000`
         : "") +
       `. spare 0.4.0: ${
         oldScript ? "run beside us (SPARE_040)" : "not run (SPARE_040 not set)"

@@ -8,6 +8,7 @@ import { legacyTarget, normalize } from "../lib/snapshot/legacy_symlinks.ts";
 import { splitSymlinks } from "../lib/snapshot/legacy_symlinks.ts";
 import { formatProgress } from "../lib/util/progress.ts";
 import { concatBytes } from "../lib/util/bytes.ts";
+import { forEachConcurrent } from "../lib/util/limit.ts";
 import { discard, discardable } from "../lib/util/memory.ts";
 import { abortableRequest } from "../lib/s3/request.ts";
 import { endpointUrl } from "../lib/s3/config.ts";
@@ -308,4 +309,46 @@ Deno.test("an S3 error is one line that says what an operator can do about it", 
     describeS3Error(where, answer("SlowDown", 503, "Please reduce your request rate.")).message,
     `S3 ${where} failed: SlowDown (HTTP 503): Please reduce your request rate.`,
   );
+});
+
+Deno.test("forEachConcurrent: every item once, in order of start, never more than the limit at once", async () => {
+  for (const source of ["array", "async"] as const) {
+    const items = Array.from({ length: 50 }, (_, i) => i);
+    const generate = async function* () {
+      for (const i of items) {
+        await Promise.resolve();
+        yield i;
+      }
+    };
+    const started: number[] = [];
+    let running = 0;
+    let most = 0;
+    await forEachConcurrent(source === "array" ? items : generate(), 4, async (i) => {
+      started.push(i);
+      most = Math.max(most, ++running);
+      await new Promise((resolve) => setTimeout(resolve, i % 3));
+      running--;
+    });
+    assertEquals(started, items, source);
+    assertEquals(most, 4, source);
+  }
+});
+
+Deno.test("forEachConcurrent: the first failure stops new starts and is thrown once the started work settled", async () => {
+  const started: number[] = [];
+  let settled = 0;
+  let error: unknown;
+  try {
+    await forEachConcurrent(Array.from({ length: 100 }, (_, i) => i), 3, async (i) => {
+      started.push(i);
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      settled++;
+      if (i === 5) throw new Error("five");
+    });
+  } catch (err) {
+    error = err;
+  }
+  assertEquals((error as Error)?.message, "five");
+  assert(started.length < 12, `started ${started.length} items after the failure`);
+  assertEquals(settled, started.length);
 });

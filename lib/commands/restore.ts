@@ -2,7 +2,7 @@
 import { ExitCode, SpareError } from "../util/errors.ts";
 import { globMatcher } from "../util/glob.ts";
 import { withLock } from "../bucket/lock.ts";
-import { prepareTarget, restoreSnapshot } from "../restore/restore.ts";
+import { FullDiskError, prepareTarget, restoreSnapshot } from "../restore/restore.ts";
 import { type Selection, selectSnapshot } from "../snapshot/select.ts";
 import { SNAPSHOT_PREFIX } from "../snapshot/snapshot.ts";
 import { readSnapshot, resolveSnapshot } from "../snapshot/stored.ts";
@@ -53,6 +53,7 @@ export const restoreCommand: Command = {
             onProgress: (p) => progress.update(p),
           });
         } catch (err) {
+          if (err instanceof FullDiskError) throw err; // one line says it all
           log.error(
             `the restore into ${target} is incomplete; run the same restore with --resume to complete it`,
           );

@@ -14,7 +14,7 @@ import { BlockAuthError, BlockDecompressError, SpareError } from "../util/errors
 import { forEachConcurrent } from "../util/limit.ts";
 import type { Log } from "../util/log.ts";
 import { Owners } from "../util/owners.ts";
-import { impliedDirectories, nameList, RestoreTarget } from "./target.ts";
+import { type FileFinish, impliedDirectories, nameList, RestoreTarget } from "./target.ts";
 import type { OpenFile } from "../util/fs_bytes.ts";
 import {
   type Entry,
@@ -23,6 +23,8 @@ import {
   type SymlinkEntry,
 } from "../snapshot/snapshot.ts";
 import { describeRefused, displayPath } from "../snapshot/check.ts";
+import { humanBytes } from "../util/format.ts";
+import { concatBytes } from "../util/bytes.ts";
 
 export { prepareTarget } from "./target.ts";
 
@@ -100,9 +102,9 @@ export async function restoreSnapshot(
   let filesKept = 0;
   const report = () => options.onProgress?.(progress);
 
-  /** Sets the owner (as root), without following links. */
-  const setOwner = (path: string, entry: Entry) => {
-    if (!isRoot) return;
+  /** The ids an entry's owner gets (as root; -1 keeps one), warning once per unknown name. */
+  const ownerIds = (entry: Entry): { uid: number; gid: number } => {
+    if (!isRoot) return { uid: -1, gid: -1 };
     const uid = owners.userId(entry.user);
     const gid = owners.groupId(entry.group);
     if (uid === undefined && !unknownNames.has(`user ${entry.user}`)) {
@@ -113,9 +115,19 @@ export async function restoreSnapshot(
       unknownNames.add(`group ${entry.group}`);
       log.warn(`group ${entry.group} does not exist here; its files keep the restoring group`);
     }
-    if (uid === undefined && gid === undefined) return;
-    target.setOwner(path, uid ?? -1, gid ?? -1);
+    return { uid: uid ?? -1, gid: gid ?? -1 };
   };
+  /** Sets the owner (as root), without following links. */
+  const setOwner = (path: string, entry: Entry) => {
+    const { uid, gid } = ownerIds(entry);
+    if (uid !== -1 || gid !== -1) target.setOwner(path, uid, gid);
+  };
+  /** What a file this run writes gets before its rename (see RestoreTarget.finishTemporary). */
+  const finishOf = (entry: Entry): FileFinish => ({
+    ...ownerIds(entry),
+    mode: entry.mode,
+    mtimeNs: entry.mtime_ns,
+  });
   /** Owner, then mode (chown clears setuid bits), then times; files and directories only. */
   const finishNode = (path: string, entry: Entry) => {
     setOwner(path, entry);
@@ -137,7 +149,11 @@ export async function restoreSnapshot(
     .sort();
   for (const path of directories) {
     signal?.throwIfAborted();
-    target.makeDirectory(path);
+    try {
+      target.makeDirectory(path);
+    } catch (err) {
+      throw fullDiskError(err, options.target, `the directory ${displayPath(path)}`, progress);
+    }
   }
   const removed = target.removeTemporaries(structure);
   if (removed > 0) log.detail(`removed ${removed} partly written file(s) of an earlier run`);
@@ -160,6 +176,8 @@ export async function restoreSnapshot(
   if (empty.length > 0) contents.push({ paths: empty });
 
   const replaced: string[] = [];
+  /** Files written by this run (their stand-in inode numbers, see place). */
+  let placed = 0;
   const hashes = new Map<string, string>();
   /** True when the file at `path` (lstat `info`) already holds the content. */
   const holds = async (path: string, info: Deno.FileInfo, digest: string | undefined) => {
@@ -175,8 +193,16 @@ export async function restoreSnapshot(
     return found === digest;
   };
 
-  /** Downloads a digest into `path`: a temporary file, renamed once its digest matched. */
-  const download = async (digest: string, path: string, all: string[]) => {
+  /**
+   * Downloads a digest into `path`: a temporary file, renamed once its digest matched.
+   * Returns the content when it is small enough to keep for the copies (see KEPT_CONTENT).
+   */
+  const download = async (
+    digest: string,
+    path: string,
+    all: string[],
+    finish: FileFinish | undefined,
+  ): Promise<Uint8Array | undefined> => {
     const info = listing.prefixes.get(digest);
     if (!info?.complete) {
       throw new SpareError(
@@ -184,18 +210,25 @@ export async function restoreSnapshot(
       );
     }
     const temporary = target.createTemporary(path);
+    // Kept only when other paths of another inode are to get the same content.
+    const keep = all.length > 1 && structure[path].size <= KEPT_CONTENT
+      ? [] as Uint8Array[]
+      : undefined;
     try {
       const intact = await bucket.readContent(info, codec, async (block) => {
+        keep?.push(block.slice()); // readContent frees the block once it was handed out
         await writeBlock(temporary.file, block);
         progress.bytesDownloaded += block.length;
       }, signal);
-      temporary.file.close();
       if (!intact) {
         throw new SpareError(
           `the content of ${nameList(all)} does not match its digest ${digest}: corrupted`,
         );
       }
+      if (finish) target.finishTemporary(temporary, finish);
+      temporary.file.close();
       target.commit(temporary, path);
+      return keep && (keep.length === 1 ? keep[0] : concatBytes(keep));
     } catch (err) {
       target.discard(temporary);
       if (err instanceof BlockAuthError || err instanceof BlockDecompressError) {
@@ -208,14 +241,20 @@ export async function restoreSnapshot(
   };
 
   /** Copies `from` (which holds `digest`) to `path`, checking the copy against the digest. */
-  const copy = async (from: string, path: string, digest: string) => {
+  const copy = async (
+    from: string,
+    path: string,
+    digest: string,
+    finish: FileFinish | undefined,
+  ) => {
     const temporary = target.createTemporary(path);
     try {
       const copied = await copyHashed(target.openRead(from), temporary.file, true);
-      temporary.file.close();
       if (copied !== digest) {
         throw new SpareError(`${from} changed while it was copied to ${path}`);
       }
+      if (finish) target.finishTemporary(temporary, finish);
+      temporary.file.close();
       target.commit(temporary, path);
     } catch (err) {
       target.discard(temporary);
@@ -237,18 +276,35 @@ export async function restoreSnapshot(
       else replaced.push(path);
     }
     const written = new Set<string>();
-    const place = async (path: string, source: string | undefined) => {
-      if (!digest) target.writeEmpty(path);
-      else if (source) await copy(source, path, digest);
-      else await download(digest, path, contentPaths);
-      intact.set(path, target.lstat(path).ino!);
+    /** Paths whose owner, mode and mtime were set as they were written (and their links). */
+    const finished = new Set<string>();
+    /** A path that holds the content, to copy from; its bytes, when small enough to keep. */
+    let source: string | undefined = intact.keys().next().value;
+    let kept: Uint8Array | undefined;
+    const place = async (path: string) => {
+      // Finished before its rename, unless a copy is to read it later: its mode might not
+      // let us (content kept in memory or no other inode: nothing reads it again).
+      const finish = !digest || structure[path].size <= KEPT_CONTENT || groups.size === 1
+        ? finishOf(structure[path])
+        : undefined;
+      if (!digest) target.writeEmpty(path, finish);
+      else if (kept) target.writeContent(path, kept, finish);
+      else if (source) await copy(source, path, digest, finish);
+      else kept = await download(digest, path, contentPaths, finish);
+      source ??= path;
+      if (finish) finished.add(path);
+      // A file just written has an inode of its own: a number no other path has stands
+      // for it (an lstat per file was one more system call).
+      intact.set(path, -++placed);
       written.add(path);
     };
     // Paths that shared an inode share one again; each other inode gets its own copy.
     const groups = new Map<number, string[]>();
     for (const path of contentPaths) {
       const inode = structure[path].inode;
-      groups.set(inode, [...(groups.get(inode) ?? []), path]);
+      const group = groups.get(inode);
+      if (group) group.push(path);
+      else groups.set(inode, [path]);
     }
     const usedInodes = new Set<number>();
     for (const group of groups.values()) {
@@ -256,15 +312,31 @@ export async function restoreSnapshot(
       let leader = group.find((p) => intact.has(p) && !usedInodes.has(intact.get(p)!));
       if (!leader) {
         leader = group[0];
-        await place(leader, [...intact.keys()][0]);
+        try {
+          await place(leader);
+        } catch (err) {
+          throw fullDiskError(err, options.target, displayPath(leader), progress);
+        }
       }
       const inode = intact.get(leader)!;
       usedInodes.add(inode);
       for (const path of group) {
         if (path === leader || intact.get(path) === inode) continue;
-        target.link(leader, path);
+        try {
+          target.link(leader, path);
+        } catch (err) {
+          throw fullDiskError(err, options.target, displayPath(path), progress);
+        }
         written.add(path);
+        if (finished.has(leader)) finished.add(path);
       }
+    }
+    // Owners, modes and times of the other paths (kept when resuming), once every copy of
+    // the content was made, before any symlink of the snapshot exists.
+    for (const path of contentPaths) {
+      if (finished.has(path)) continue;
+      signal?.throwIfAborted();
+      finishNode(path, structure[path]);
     }
     for (const path of contentPaths) {
       progress.filesDone++;
@@ -282,18 +354,17 @@ export async function restoreSnapshot(
     );
   }
 
-  // Owners, modes and times of files, before any symlink of the snapshot exists.
-  for (const path of filePaths) {
-    signal?.throwIfAborted();
-    finishNode(path, structure[path]);
-  }
   // Symlinks, after every file and directory was written: the link text as read when we
   // have it, else 0.4.0's <root>/<target>.
   for (const path of paths) {
     const entry = structure[path];
     if (entry.type !== "symlink") continue;
     signal?.throwIfAborted();
-    target.makeSymlink(path, symlinkText(options.target, entry));
+    try {
+      target.makeSymlink(path, symlinkText(options.target, entry));
+    } catch (err) {
+      throw fullDiskError(err, options.target, `the symlink ${displayPath(path)}`, progress);
+    }
     setOwner(path, entry);
     target.setTimes(path, entry.mtime_ns);
     log.detail(displayPath(path));
@@ -306,12 +377,53 @@ export async function restoreSnapshot(
   return { ...progress, snapshot: id, filesKept, refused: refused.length };
 }
 
+/** The target's file system is full: the message says all, --resume included. */
+export class FullDiskError extends SpareError {}
+
+/** Error codes of a full file system and of an exhausted disk quota. */
+const FULL_DISK: Record<string, string> = {
+  ENOSPC: "no space is left on its device",
+  EDQUOT: "the disk quota is exhausted",
+};
+
+/**
+ * A full disk while writing `what` becomes one line naming the target, what was being
+ * written, what the snapshot still needs, and --resume; any other error is returned as it is.
+ */
+export function fullDiskError(
+  err: unknown,
+  root: string,
+  what: string,
+  progress: RestoreProgress,
+): unknown {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (!(err instanceof Error) || typeof code !== "string" || !Object.hasOwn(FULL_DISK, code)) {
+    return err;
+  }
+  const files = progress.filesTotal - progress.filesDone;
+  const bytes = progress.bytesTotal - progress.bytesDone;
+  return new FullDiskError(
+    `cannot restore into ${root}: ${FULL_DISK[code]} (writing ${what}); the snapshot still ` +
+      `needs ${humanBytes(bytes)} in ${files} file(s) there: free space, then run the same ` +
+      "restore with --resume",
+    undefined,
+    { cause: err },
+  );
+}
+
 /** The text a restored symlink gets. */
 export function symlinkText(root: string, entry: SymlinkEntry): string {
   if (typeof entry.link === "string") return entry.link;
   // 0.4.0: os.path.join(root, target); an absolute target stays as it is.
   return entry.target.startsWith("/") ? entry.target : `${root}/${entry.target}`;
 }
+
+/**
+ * A content up to this size is kept in memory once downloaded and checked, and every other
+ * copy of it written from there: a copy read the first file back through a buffer of 1 MiB
+ * and hashed it again (20,000 paths of 1,000 contents: most of the restore's time).
+ */
+const KEPT_CONTENT = 1 << 20;
 
 /** Blocks of at most this many bytes are written on the calling thread (see RestoreTarget). */
 const SMALL_WRITE = 64 * 1024;

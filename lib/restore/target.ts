@@ -168,6 +168,14 @@ function removeFile(path: string): void {
   else Deno.removeSync(path);
 }
 
+/** What a file written by a restore gets before its rename: owner ids (-1 keeps one), mode, mtime. */
+export interface FileFinish {
+  uid: number;
+  gid: number;
+  mode: number;
+  mtimeNs: number;
+}
+
 /** A file being written under a temporary name. */
 export interface TemporaryFile {
   file: OpenFile;
@@ -276,10 +284,59 @@ export class RestoreTarget {
   }
 
   /** Creates an empty file at `path`. */
-  writeEmpty(path: string): void {
+  writeEmpty(path: string, finish?: FileFinish): void {
     const temporary = this.createTemporary(path);
-    temporary.file.close();
-    this.commit(temporary, path);
+    try {
+      if (finish) this.finishTemporary(temporary, finish);
+      temporary.file.close();
+      this.commit(temporary, path);
+    } catch (err) {
+      this.discard(temporary);
+      throw err;
+    }
+  }
+
+  /**
+   * Gives a file this run created under a temporary name (with O_EXCL, which follows no
+   * symlink) its mtime through its open descriptor, then its owner (lchown) and mode by that
+   * name (chown clears setuid bits): three calls before the rename instead of lchown, lstat,
+   * chmod and lutimes by its final name afterwards.
+   */
+  finishTemporary(temporary: TemporaryFile, finish: FileFinish): void {
+    if (hasEscapedBytes(temporary.path)) {
+      // A name that is not UTF-8: by that name through libc (the file is this run's own).
+      lutimesBytes(temporary.path, finish.mtimeNs);
+      if (finish.uid !== -1 || finish.gid !== -1) {
+        lchownBytes(temporary.path, finish.uid, finish.gid);
+      }
+      chmodBytes(temporary.path, finish.mode & 0o7777);
+      return;
+    }
+    const time = new Date(Math.round(finish.mtimeNs / 1e6));
+    (temporary.file as Deno.FsFile).utimeSync(time, time);
+    if (finish.uid !== -1 || finish.gid !== -1) {
+      fs.lchownSync(temporary.path, finish.uid, finish.gid);
+    }
+    Deno.chmodSync(temporary.path, finish.mode & 0o7777);
+  }
+
+  /**
+   * Writes `data` (already checked against its digest) to `path`, through a temporary file
+   * as every file: on the calling thread, one write for a small content.
+   */
+  writeContent(path: string, data: Uint8Array, finish?: FileFinish): void {
+    const temporary = this.createTemporary(path);
+    try {
+      for (let offset = 0; offset < data.length;) {
+        offset += temporary.file.writeSync(data.subarray(offset));
+      }
+      if (finish) this.finishTemporary(temporary, finish);
+      temporary.file.close();
+      this.commit(temporary, path);
+    } catch (err) {
+      this.discard(temporary);
+      throw err;
+    }
   }
 
   /** Makes `path` a hardlink of `existing` (replacing what a resumed target has there). */

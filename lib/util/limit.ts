@@ -49,22 +49,42 @@ export class Semaphore {
   }
 }
 
-/** Runs `worker` over `items` with at most `concurrency` at once; the first failure stops new starts and is thrown once all started work settled. */
+/**
+ * Runs `worker` over `items` with at most `concurrency` at once; the first failure stops new
+ * starts and is thrown once all started work settled. `concurrency` loops take the items in
+ * turn: a Promise.race over the running tasks per item left a reaction on each of them every
+ * time (for 100,000 files, 32 each), and cost a promise and a closure more per item.
+ */
 export async function forEachConcurrent<T>(
   items: Iterable<T> | AsyncIterable<T>,
   concurrency: number,
   worker: (item: T) => Promise<void>,
 ): Promise<void> {
-  const running = new Set<Promise<void>>();
+  const iterator: Iterator<T> | AsyncIterator<T> = Symbol.asyncIterator in items
+    ? items[Symbol.asyncIterator]()
+    : items[Symbol.iterator]();
   let failure: { error: unknown } | undefined;
-  for await (const item of items) {
-    if (failure) break;
-    const task: Promise<void> = worker(item).catch((error) => {
-      failure ??= { error };
-    }).finally(() => running.delete(task));
-    running.add(task);
-    if (running.size >= concurrency) await Promise.race(running);
-  }
-  await Promise.all(running);
+  let done = false;
+  const loop = async () => {
+    while (!failure && !done) {
+      let next: IteratorResult<T>;
+      try {
+        next = await iterator.next();
+      } catch (error) {
+        failure ??= { error };
+        return;
+      }
+      if (next.done) {
+        done = true;
+        return;
+      }
+      try {
+        await worker(next.value);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, concurrency) }, loop));
   if (failure) throw failure.error;
 }
