@@ -1,6 +1,6 @@
 /** spare's entry point: arguments in, exit code out. */
 import { main } from "./lib/cli.ts";
-import { returnFreedBlocksToSystem } from "./lib/util/memory.ts";
+import { returnFreedBlocksToSystem } from "./lib/util/mod.ts";
 
 if (import.meta.main) {
   returnFreedBlocksToSystem();

@@ -1,27 +1,26 @@
 /** The command line: parse arguments, check what every command needs, run one command. */
 import {
+  catCommand,
   type Command,
   type CommandContext,
   type Connection,
+  createCommand,
+  diffCommand,
+  doctorCommand,
+  lockCommand,
+  lsCommand,
   openConnection,
   parseCommandLine,
-} from "./commands/context.ts";
-import { catCommand } from "./commands/cat.ts";
-import { createCommand } from "./commands/create.ts";
-import { diffCommand } from "./commands/diff.ts";
-import { doctorCommand } from "./commands/doctor.ts";
-import { lockCommand, unlockCommand } from "./commands/lock.ts";
-import { lsCommand } from "./commands/ls.ts";
-import { restoreCommand } from "./commands/restore.ts";
-import { snapshotsCommand } from "./commands/snapshots.ts";
-import { verifyCommand } from "./commands/verify.ts";
+  restoreCommand,
+  snapshotsCommand,
+  unlockCommand,
+  verifyCommand,
+} from "./commands/mod.ts";
 import { intOption, Settings } from "./config.ts";
-import { ExitCode, SpareError, UsageError } from "./util/errors.ts";
-import { skipMatcher } from "./backup/scan.ts";
-import { parseDuration } from "./backup/prune.ts";
-import { Log } from "./util/log.ts";
-import { chooseCodec, codecDescription, DEFAULT_LEVEL } from "./codec/xz.ts";
-import { aesDescription, chooseAes } from "./crypto/aes.ts";
+import { ExitCode, Log, SpareError, UsageError } from "./util/mod.ts";
+import { parseDuration, skipMatcher } from "./backup/mod.ts";
+import { chooseCodec, codecDescription, DEFAULT_LEVEL } from "./codec/mod.ts";
+import { aesDescription, chooseAes } from "./crypto/mod.ts";
 import { resolve } from "node:path";
 
 /** spare's version. */

@@ -1,5 +1,5 @@
 /** Command-line options and their SPARE_* environment fallbacks. */
-import { UsageError } from "./util/errors.ts";
+import { UsageError } from "./util/mod.ts";
 
 /** An option that may also come from the environment (and from a file). */
 interface Source {

@@ -2,39 +2,37 @@
  * `create`: scan the tree, upload every digest the bucket lacks (block 1 last), write the
  * snapshot, prune to the newest snapshots.
  */
-import { displayPath } from "../snapshot/check.ts";
-import { BLOCK_SIZE, type BlockCodec } from "../codec/block.ts";
-import type { Bucket, BucketListing } from "../bucket/bucket.ts";
-import { SpareError } from "../util/errors.ts";
-import { FileChangedError, FileReader, NotRegularFileError } from "./file_reader.ts";
-import { type Inventory, type ScannedPath, scanTree } from "./scan.ts";
-import { forEachConcurrent, Semaphore } from "../util/limit.ts";
-import {
-  collectEvery,
-  keepFreedMemoryWhileReading,
-  mapBlockBuffersApart,
-  releaseMemoryNow,
-} from "../util/memory.ts";
-import { hostName } from "../bucket/lock.ts";
-import type { Log } from "../util/log.ts";
-import { Owners } from "../util/owners.ts";
-import { prune, snapshotsToKeep } from "./prune.ts";
 import {
   digestByPath,
+  displayPath,
   encodeSnapshotBlocks,
   type FileEntry,
-  newSnapshotPrefix,
-  SNAPSHOT_PREFIX,
-  type SnapshotData,
-  ulidTime,
-} from "../snapshot/snapshot.ts";
-import {
   isStoredMetadata,
+  newSnapshotPrefix,
   readSnapshot,
   readSnapshotKeepingMetadata,
+  SNAPSHOT_PREFIX,
+  type SnapshotData,
   snapshotNames as completeSnapshots,
   type StoredMetadata,
-} from "../snapshot/stored.ts";
+  ulidTime,
+} from "../snapshot/mod.ts";
+import { BLOCK_SIZE, type BlockCodec } from "../codec/mod.ts";
+import { type Bucket, type BucketListing, hostName } from "../bucket/mod.ts";
+import {
+  collectEvery,
+  forEachConcurrent,
+  keepFreedMemoryWhileReading,
+  type Log,
+  mapBlockBuffersApart,
+  Owners,
+  releaseMemoryNow,
+  Semaphore,
+  SpareError,
+} from "../util/mod.ts";
+import { FileChangedError, FileReader, NotRegularFileError } from "./file_reader.ts";
+import { type Inventory, type ScannedPath, scanTree } from "./scan.ts";
+import { prune, snapshotsToKeep } from "./prune.ts";
 
 /** What `create` was asked to do. */
 export interface CreateOptions {

@@ -1,8 +1,12 @@
 /** Reading a file in blocks while noticing that it changes under us. */
-import { BLOCK_SIZE } from "../codec/block.ts";
-import { ContentHasher } from "../util/digest.ts";
-import { lstatPath, type OpenFile, openReadBytes } from "../util/fs_bytes.ts";
-import { hasEscapedBytes } from "../util/names.ts";
+import { BLOCK_SIZE } from "../codec/mod.ts";
+import {
+  ContentHasher,
+  hasEscapedBytes,
+  lstatPath,
+  type OpenFile,
+  openReadBytes,
+} from "../util/mod.ts";
 
 /** What identifies a file's version: size, mtime, ctime and inode. */
 export interface FileVersion {

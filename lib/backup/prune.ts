@@ -1,6 +1,6 @@
 /** Pruning: delete older snapshots, unreferenced prefixes, partial prefixes and stray keys. */
-import type { Bucket, BucketListing } from "../bucket/bucket.ts";
-import { SNAPSHOT_PREFIX, type SnapshotData, ulidTime } from "../snapshot/snapshot.ts";
+import type { Bucket, BucketListing } from "../bucket/mod.ts";
+import { SNAPSHOT_PREFIX, type SnapshotData, ulidTime } from "../snapshot/mod.ts";
 
 /**
  * Deletes, from a listing taken before the run, every prefix that no kept snapshot names

@@ -2,13 +2,22 @@
  * The inventory: scan a directory tree into snapshot entries (directories, regular files,
  * symlinks, never following links), honouring --skip patterns; count totals for progress.
  */
-import { UsageError } from "../util/errors.ts";
-import type { Log } from "../util/log.ts";
-import type { Owners } from "../util/owners.ts";
-import { legacyTarget } from "../snapshot/legacy_symlinks.ts";
-import { displayPath } from "../snapshot/check.ts";
-import { lstatPath, readDirNames, readLinkPath } from "../util/fs_bytes.ts";
-import type { DirectoryEntry, Entry, FileEntry, SymlinkEntry } from "../snapshot/snapshot.ts";
+import {
+  type Log,
+  lstatPath,
+  type Owners,
+  readDirNames,
+  readLinkPath,
+  UsageError,
+} from "../util/mod.ts";
+import {
+  type DirectoryEntry,
+  displayPath,
+  type Entry,
+  type FileEntry,
+  legacyTarget,
+  type SymlinkEntry,
+} from "../snapshot/mod.ts";
 
 /** One scanned path. */
 export interface ScannedPath {

@@ -2,20 +2,24 @@
  * The bucket layer (0.4.0's "envoy"): the `.spare` marker, the `.lock` (taken in
  * lock_protocol.ts), and prefixes stored as numbered, encrypted blocks (FORMAT.md).
  */
-import { BLOCK_SIZE, type BlockCodec, newNonce } from "../codec/block.ts";
-import { ContentHasher } from "../util/digest.ts";
-import { SpareError } from "../util/errors.ts";
+import { BLOCK_SIZE, type BlockCodec, newNonce } from "../codec/mod.ts";
+import {
+  ContentHasher,
+  discard,
+  discardable,
+  noteBlockBytes,
+  noteTransientBytes,
+  Semaphore,
+  SpareError,
+} from "../util/mod.ts";
 import {
   decodeKdfSettings,
   encodeKdfSettings,
   KDF_KEY,
   type KdfSettings,
   SHA512,
-} from "../crypto/kdf.ts";
-import { Semaphore } from "../util/limit.ts";
-import { discard, discardable, noteBlockBytes, noteTransientBytes } from "../util/memory.ts";
-import { listInRanges, type PageOptions } from "../s3/listing_ranges.ts";
-import type { ObjectInfo, ObjectStore } from "../s3/client.ts";
+} from "../crypto/mod.ts";
+import { listInRanges, type ObjectInfo, type ObjectStore, type PageOptions } from "../s3/mod.ts";
 
 /** The marker object of a spare bucket. */
 export const MARKER_KEY = ".spare";

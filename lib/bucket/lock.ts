@@ -6,8 +6,7 @@ import {
   type LockAttempt,
   type LockHolder,
 } from "./lock_protocol.ts";
-import { InterruptedError, SpareError } from "../util/errors.ts";
-import type { Log } from "../util/log.ts";
+import { InterruptedError, type Log, SpareError } from "../util/mod.ts";
 
 /** This machine's host name, or "unknown" without --allow-sys=hostname. */
 export function hostName(): string {

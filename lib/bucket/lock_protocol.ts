@@ -15,7 +15,7 @@
 import type { Bucket } from "./bucket.ts";
 import { LOCK_KEY } from "./bucket.ts";
 import { isLivenessPath, LivenessFile, runGone } from "./stale.ts";
-import { SpareError } from "../util/errors.ts";
+import { SpareError } from "../util/mod.ts";
 
 /** Where each run's lock object lives (keys starting with "." are internal, FORMAT.md). */
 export const LOCK_OBJECTS = ".spare-locks/";

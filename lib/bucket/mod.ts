@@ -5,5 +5,11 @@
  *
  * May import: s3, codec, crypto, util.
  */
-export { Bucket, type BucketListing, prefixDamage } from "./bucket.ts";
-export { hostName, lockHolder, withLock } from "./lock.ts";
+export { Bucket, type BucketListing, LOCK_KEY, MARKER_KEY, prefixDamage } from "./bucket.ts";
+export { bucketLock, hostName, lockedError, lockHolder, withLock } from "./lock.ts";
+export {
+  describeLockHolder,
+  LOCK_OBJECTS,
+  parseLockHolder,
+  removeAllLocks,
+} from "./lock_protocol.ts";

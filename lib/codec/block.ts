@@ -3,11 +3,16 @@
  * keyed by SHA-512(password) (or scrypt, for buckets made with --kdf scrypt: lib/crypto/kdf.ts),
  * with the associated data `[b"", nonce]` (FORMAT.md).
  */
-import { BlockAuthError, BlockDecompressError } from "../util/errors.ts";
-import { deriveKey, type KdfSettings, SHA512, toHex } from "../crypto/kdf.ts";
-import { Semaphore } from "../util/limit.ts";
-import { discard, discardable, noteBlockBytes, noteTransientBytes } from "../util/memory.ts";
-import { AesSiv } from "../crypto/siv.ts";
+import {
+  BlockAuthError,
+  BlockDecompressError,
+  discard,
+  discardable,
+  noteBlockBytes,
+  noteTransientBytes,
+  Semaphore,
+} from "../util/mod.ts";
+import { AesSiv, deriveKey, type KdfSettings, SHA512, toHex } from "../crypto/mod.ts";
 import { compressLzma, decompress, DEFAULT_LEVEL, storedIfIncompressible } from "./xz.ts";
 
 /** Plaintext bytes per block. */

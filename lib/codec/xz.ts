@@ -7,7 +7,7 @@
  * 5.2 or newer, else lzma-native), `system` (the system's or an error), `native`
  * (lzma-native), or the path of a liblzma library file (that one, else lzma-native).
  */
-import { ExitCode, SpareError } from "../util/errors.ts";
+import { ExitCode, SpareError } from "../util/mod.ts";
 import { loadNativeCodec } from "./xz_native.ts";
 import { loadSystemCodec } from "./xz_ffi.ts";
 import { byteEntropy, readStoredXz, storedXz } from "./xz_stored.ts";

@@ -5,10 +5,8 @@
  * (`nonblocking`), so that `--jobs N` keeps N cores busy; those of small blocks run on the
  * calling thread (SMALL_WORK).
  */
-import { offHeap, openFirstLibrary, pinned } from "../util/ffi.ts";
-import { discard } from "../util/memory.ts";
+import { concatBytes, discard, offHeap, openFirstLibrary, pinned } from "../util/mod.ts";
 import { useNativeCrc64 } from "./xz_stored.ts";
-import { concatBytes } from "../util/bytes.ts";
 import { dictionarySize, type XzCodec } from "./xz_types.ts";
 
 const SYMBOLS = {

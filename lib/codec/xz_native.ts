@@ -3,8 +3,7 @@
  * for systems without a usable liblzma.so.5 / liblzma.5.dylib. Loaded only when used.
  */
 import { Buffer } from "node:buffer";
-import { nativeCodecLoaded } from "../util/memory.ts";
-import { concatBytes } from "../util/bytes.ts";
+import { concatBytes, nativeCodecLoaded } from "../util/mod.ts";
 import { dictionarySize, PRESET_DICT_POW2, type XzCodec } from "./xz_types.ts";
 
 type LzmaNative = typeof import("lzma-native");

@@ -1,10 +1,7 @@
 /** `cat`: one file of a snapshot to stdout, block by block, checked against its digest. */
-import { ExitCode, SpareError } from "../util/errors.ts";
-import { relativePath } from "../util/glob.ts";
-import { parseShownName } from "../util/names.ts";
-import { displayPath } from "../snapshot/check.ts";
-import { writeAll } from "../restore/restore.ts";
-import { digestByPath } from "../snapshot/snapshot.ts";
+import { ExitCode, parseShownName, relativePath, SpareError } from "../util/mod.ts";
+import { digestByPath, displayPath } from "../snapshot/mod.ts";
+import { writeAll } from "../restore/mod.ts";
 import type { Command } from "./context.ts";
 import { backedUpPath, openForReading, readChosenSnapshot } from "./read_only.ts";
 

@@ -3,17 +3,20 @@
  * SPARE_* fallbacks, the operator's output, and a connection to the bucket.
  */
 import { parseArgs } from "node:util";
-import { BlockCodec } from "../codec/block.ts";
-import { Bucket } from "../bucket/bucket.ts";
+import { BlockCodec } from "../codec/mod.ts";
+import { Bucket } from "../bucket/mod.ts";
 import { readEnv, Settings } from "../config.ts";
-import { UsageError } from "../util/errors.ts";
-import { proxySettings } from "../s3/proxy.ts";
-import { caCertFile, trustedCertificates } from "../s3/trust.ts";
-import type { Log } from "../util/log.ts";
-import { ProgressLine } from "../util/progress.ts";
-import { newScryptSettings } from "../crypto/kdf.ts";
-import { type Addressing, endpointUrl, type S3Config } from "../s3/config.ts";
-import { ObjectStore } from "../s3/client.ts";
+import { type Log, ProgressLine, UsageError } from "../util/mod.ts";
+import {
+  type Addressing,
+  caCertFile,
+  endpointUrl,
+  ObjectStore,
+  proxySettings,
+  type S3Config,
+  trustedCertificates,
+} from "../s3/mod.ts";
+import { newScryptSettings } from "../crypto/mod.ts";
 
 /** Every option of every command (node:util parseArgs). */
 export const OPTIONS = {

@@ -1,10 +1,14 @@
 /** `create`: back up --path into the bucket as a new snapshot, then prune. */
-import { displayPath } from "../snapshot/check.ts";
-import { showName } from "../util/names.ts";
-import { createSnapshot } from "../backup/backup.ts";
-import { ExitCode, SpareError } from "../util/errors.ts";
-import { withLock } from "../bucket/lock.ts";
-import { keepFreedMemoryWhileReading, reuseCompressorMemory } from "../util/memory.ts";
+import { displayPath } from "../snapshot/mod.ts";
+import {
+  ExitCode,
+  keepFreedMemoryWhileReading,
+  reuseCompressorMemory,
+  showName,
+  SpareError,
+} from "../util/mod.ts";
+import { createSnapshot } from "../backup/mod.ts";
+import { withLock } from "../bucket/mod.ts";
 import { type Command, openCodec, progressLine } from "./context.ts";
 
 /** `spare create`. */

@@ -1,9 +1,6 @@
 /** `diff`: paths added, removed and changed between two snapshots (default the two newest). */
-import { countChanges, diffSnapshots } from "../snapshot/diff.ts";
-import { ExitCode, SpareError } from "../util/errors.ts";
-import { showName } from "../util/names.ts";
-import { SNAPSHOT_PREFIX } from "../snapshot/snapshot.ts";
-import { snapshotNames } from "../snapshot/stored.ts";
+import { countChanges, diffSnapshots, SNAPSHOT_PREFIX, snapshotNames } from "../snapshot/mod.ts";
+import { ExitCode, showName, SpareError } from "../util/mod.ts";
 import type { Command } from "./context.ts";
 import { openForReading, readChosenSnapshot } from "./read_only.ts";
 

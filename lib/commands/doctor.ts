@@ -1,7 +1,6 @@
 /** `doctor`: checks an endpoint and a bucket for spare, without touching backup data. */
-import { runDoctor } from "../doctor/doctor.ts";
-import { reportLines } from "../doctor/report.ts";
-import { ExitCode } from "../util/errors.ts";
+import { reportLines, runDoctor } from "../doctor/mod.ts";
+import { ExitCode } from "../util/mod.ts";
 import { type Command, s3Config } from "./context.ts";
 
 /** `spare doctor`: one line per check, then whether spare can work there and how. */

@@ -1,7 +1,6 @@
 /** `lock` and `unlock`: take or release the bucket's lock by hand. */
-import { ExitCode } from "../util/errors.ts";
-import { bucketLock, lockedError, lockHolder } from "../bucket/lock.ts";
-import { removeAllLocks } from "../bucket/lock_protocol.ts";
+import { ExitCode } from "../util/mod.ts";
+import { bucketLock, lockedError, lockHolder, removeAllLocks } from "../bucket/mod.ts";
 import type { Command } from "./context.ts";
 
 /** `spare lock`: takes the lock and keeps it (exit 1 when the bucket is locked already). */

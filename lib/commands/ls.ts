@@ -1,9 +1,14 @@
 /** `ls`: the paths of one snapshot (default the latest), all or those matching globs. */
-import { ExitCode } from "../util/errors.ts";
-import { columns, localIsoTime, modeString } from "../util/format.ts";
-import { anyGlob, globMatcher } from "../util/glob.ts";
-import { showName } from "../util/names.ts";
-import { digestByPath, type Entry } from "../snapshot/snapshot.ts";
+import {
+  anyGlob,
+  columns,
+  ExitCode,
+  globMatcher,
+  localIsoTime,
+  modeString,
+  showName,
+} from "../util/mod.ts";
+import { digestByPath, type Entry } from "../snapshot/mod.ts";
 import type { Command } from "./context.ts";
 import { backedUpPath, openForReading, readChosenSnapshot } from "./read_only.ts";
 

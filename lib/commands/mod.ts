@@ -22,3 +22,4 @@ export { lsCommand } from "./ls.ts";
 export { restoreCommand } from "./restore.ts";
 export { snapshotsCommand } from "./snapshots.ts";
 export { verifyCommand } from "./verify.ts";
+export { doctorCommand } from "./doctor.ts";

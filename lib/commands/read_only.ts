@@ -2,10 +2,14 @@
  * What the read-only commands (ls, diff, cat, snapshots) share: the bucket opened without a
  * lock (it must still carry spare's marker), listed once, and snapshots read by ID.
  */
-import type { BlockCodec } from "../codec/block.ts";
-import type { Bucket, BucketListing } from "../bucket/bucket.ts";
-import { SNAPSHOT_PREFIX, type SnapshotData } from "../snapshot/snapshot.ts";
-import { readSnapshot, resolveSnapshot } from "../snapshot/stored.ts";
+import type { BlockCodec } from "../codec/mod.ts";
+import type { Bucket, BucketListing } from "../bucket/mod.ts";
+import {
+  readSnapshot,
+  resolveSnapshot,
+  SNAPSHOT_PREFIX,
+  type SnapshotData,
+} from "../snapshot/mod.ts";
 import { type CommandContext, openCodec } from "./context.ts";
 
 /** A bucket opened for reading: its codec and one listing. */

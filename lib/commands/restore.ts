@@ -1,11 +1,14 @@
 /** `restore`: rebuild one snapshot (default the latest), or a part of it, into an empty --path, or complete one. */
-import { ExitCode, SpareError } from "../util/errors.ts";
-import { globMatcher } from "../util/glob.ts";
-import { withLock } from "../bucket/lock.ts";
-import { FullDiskError, prepareTarget, restoreSnapshot } from "../restore/restore.ts";
-import { type Selection, selectSnapshot } from "../snapshot/select.ts";
-import { SNAPSHOT_PREFIX } from "../snapshot/snapshot.ts";
-import { readSnapshot, resolveSnapshot } from "../snapshot/stored.ts";
+import { ExitCode, globMatcher, SpareError } from "../util/mod.ts";
+import { withLock } from "../bucket/mod.ts";
+import { FullDiskError, prepareTarget, restoreSnapshot } from "../restore/mod.ts";
+import {
+  readSnapshot,
+  resolveSnapshot,
+  type Selection,
+  selectSnapshot,
+  SNAPSHOT_PREFIX,
+} from "../snapshot/mod.ts";
 import {
   type Command,
   type CommandContext,

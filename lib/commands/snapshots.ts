@@ -1,8 +1,6 @@
 /** `snapshots`: list the bucket's snapshots, the newest last. */
-import { ExitCode } from "../util/errors.ts";
-import { columns, humanBytes, localIsoTime } from "../util/format.ts";
-import { SNAPSHOT_PREFIX, ulidTime } from "../snapshot/snapshot.ts";
-import { readSnapshot, snapshotNames } from "../snapshot/stored.ts";
+import { columns, ExitCode, humanBytes, localIsoTime } from "../util/mod.ts";
+import { readSnapshot, SNAPSHOT_PREFIX, snapshotNames, ulidTime } from "../snapshot/mod.ts";
 import type { Command } from "./context.ts";
 import { openForReading } from "./read_only.ts";
 

@@ -1,8 +1,8 @@
 /** `verify` (alias `validate`): download and check every snapshot's contents, or a share of them. */
 import { intOption } from "../config.ts";
-import { ExitCode, UsageError } from "../util/errors.ts";
-import { withLock } from "../bucket/lock.ts";
-import { verifyBucket, type VerifyScope } from "../verify/verify.ts";
+import { ExitCode, UsageError } from "../util/mod.ts";
+import { withLock } from "../bucket/mod.ts";
+import { verifyBucket, type VerifyScope } from "../verify/mod.ts";
 import {
   type Command,
   type CommandContext,

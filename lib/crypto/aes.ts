@@ -6,7 +6,7 @@
  */
 import { createCipheriv } from "node:crypto";
 import { loadOpenSslAes } from "./aes_openssl.ts";
-import { discard } from "../util/memory.ts";
+import { discard } from "../util/mod.ts";
 
 import { AES_BLOCK, type AesEngine, type AesKey } from "./aes_engine.ts";
 

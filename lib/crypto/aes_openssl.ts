@@ -6,7 +6,7 @@
  * counter across 64 bits as RFC 5297 needs, else it is not used.
  */
 import type { AesEngine, AesKey } from "./aes_engine.ts";
-import { offHeap, openFirstLibrary, pinned } from "../util/ffi.ts";
+import { offHeap, openFirstLibrary, pinned } from "../util/mod.ts";
 
 const BLOCK = 16;
 

@@ -5,7 +5,7 @@
  * bytes. The JSON comes from the bucket: it is checked before anything is derived.
  */
 import { scrypt } from "node:crypto";
-import { SpareError } from "../util/errors.ts";
+import { SpareError } from "../util/mod.ts";
 
 /** The object that holds the key derivation settings of a hardened bucket. */
 export const KDF_KEY = ".spare-kdf";

@@ -10,7 +10,7 @@
  */
 import { AEAD, type ICTRLike, type IMACLike, SIV } from "miscreant";
 import { AES_BLOCK as BLOCK, type AesEngine, type AesKey, chooseAes } from "./aes.ts";
-import { Semaphore } from "../util/limit.ts";
+import { Semaphore } from "../util/mod.ts";
 
 const ZERO_IV = new Uint8Array(BLOCK);
 

@@ -10,10 +10,14 @@ import {
   ListObjectsV2Command,
   type ListObjectsV2CommandOutput,
 } from "@aws-sdk/client-s3";
-import { LOCK_KEY, MARKER_KEY } from "../bucket/bucket.ts";
-import { describeLockHolder, LOCK_OBJECTS, parseLockHolder } from "../bucket/lock_protocol.ts";
-import { defaultAddressing, endpointUrl, type S3Config } from "../s3/config.ts";
-import { ObjectStore } from "../s3/client.ts";
+import {
+  describeLockHolder,
+  LOCK_KEY,
+  LOCK_OBJECTS,
+  MARKER_KEY,
+  parseLockHolder,
+} from "../bucket/mod.ts";
+import { defaultAddressing, endpointUrl, ObjectStore, type S3Config } from "../s3/mod.ts";
 import { type Answer, describeAnswer, probe, type ProbeResult } from "./probe.ts";
 import type { ReportBuilder } from "./report.ts";
 

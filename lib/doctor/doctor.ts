@@ -3,7 +3,7 @@
  * what it found and which settings spare needs there (lib/doctor/connect.ts: the read-only
  * probes; lib/doctor/writes.ts: the probes on keys of its own, removed at the end).
  */
-import { defaultAddressing, endpointUrl, type S3Config } from "../s3/config.ts";
+import { defaultAddressing, endpointUrl, type S3Config } from "../s3/mod.ts";
 import { probeConnection } from "./connect.ts";
 import { type Check, CHECK_NAMES, type DoctorReport, ReportBuilder } from "./report.ts";
 import { WriteProbes } from "./writes.ts";

@@ -4,8 +4,7 @@
  * such as Date and x-amz-bucket-region) or why there was none (TLS, DNS, refused, timeout).
  */
 import { createHash } from "node:crypto";
-import type { ObjectStore } from "../s3/client.ts";
-import { errorName, httpStatus } from "../s3/errors.ts";
+import { errorName, httpStatus, type ObjectStore } from "../s3/mod.ts";
 
 /** What the server answered (an error answer included). */
 export interface Answer {

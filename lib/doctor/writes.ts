@@ -12,7 +12,7 @@ import {
   type ListObjectsV2CommandOutput,
   PutObjectCommand,
 } from "@aws-sdk/client-s3";
-import type { ObjectStore } from "../s3/client.ts";
+import type { ObjectStore } from "../s3/mod.ts";
 import { type Answer, describeAnswer, probe, type ProbeResult } from "./probe.ts";
 import type { ReportBuilder } from "./report.ts";
 

@@ -5,4 +5,4 @@
  *
  * May import: snapshot, bucket, codec, util.
  */
-export { prepareTarget, restoreSnapshot, writeAll } from "./restore.ts";
+export { FullDiskError, prepareTarget, restoreSnapshot, writeAll } from "./restore.ts";

@@ -7,24 +7,29 @@
  * entries were checked when it was decoded (nothing lies under a file or a symlink), and
  * every write goes through RestoreTarget, which never follows a symlink.
  */
-import type { BlockCodec } from "../codec/block.ts";
-import type { Bucket, BucketListing } from "../bucket/bucket.ts";
-import { ContentHasher } from "../util/digest.ts";
-import { BlockAuthError, BlockDecompressError, SpareError } from "../util/errors.ts";
-import { forEachConcurrent } from "../util/limit.ts";
-import type { Log } from "../util/log.ts";
-import { Owners } from "../util/owners.ts";
-import { type FileFinish, impliedDirectories, nameList, RestoreTarget } from "./target.ts";
-import type { OpenFile } from "../util/fs_bytes.ts";
+import type { BlockCodec } from "../codec/mod.ts";
+import type { Bucket, BucketListing } from "../bucket/mod.ts";
 import {
+  BlockAuthError,
+  BlockDecompressError,
+  concatBytes,
+  ContentHasher,
+  forEachConcurrent,
+  humanBytes,
+  type Log,
+  type OpenFile,
+  Owners,
+  SpareError,
+} from "../util/mod.ts";
+import { type FileFinish, impliedDirectories, nameList, RestoreTarget } from "./target.ts";
+import {
+  describeRefused,
+  displayPath,
   type Entry,
   SNAPSHOT_PREFIX,
   type SnapshotData,
   type SymlinkEntry,
-} from "../snapshot/snapshot.ts";
-import { describeRefused, displayPath } from "../snapshot/check.ts";
-import { humanBytes } from "../util/format.ts";
-import { concatBytes } from "../util/bytes.ts";
+} from "../snapshot/mod.ts";
 
 export { prepareTarget } from "./target.ts";
 

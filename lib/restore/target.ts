@@ -6,12 +6,10 @@
  * re-run into it and for `--resume`.
  */
 import fs from "node:fs";
-import { SpareError } from "../util/errors.ts";
-import type { Entry, SnapshotData } from "../snapshot/snapshot.ts";
-import { ancestorsOf, displayPath } from "../snapshot/check.ts";
 import {
   chmodBytes,
   createNewBytes,
+  hasEscapedBytes,
   lchownBytes,
   linkBytes,
   lstatPath,
@@ -22,10 +20,11 @@ import {
   readDirNames,
   readLinkPath,
   renameBytes,
+  SpareError,
   symlinkBytes,
   unlinkBytes,
-} from "../util/fs_bytes.ts";
-import { hasEscapedBytes } from "../util/names.ts";
+} from "../util/mod.ts";
+import { ancestorsOf, displayPath, type Entry, type SnapshotData } from "../snapshot/mod.ts";
 
 /** Files being restored are written under this prefix, in their final directory. */
 export const TEMPORARY_PREFIX = ".spare-tmp-";

@@ -31,8 +31,7 @@ import {
   withoutFlexibleChecksums,
 } from "./request.ts";
 import { trustedCertificates } from "./trust.ts";
-import { SpareError } from "../util/errors.ts";
-import { forEachConcurrent } from "../util/limit.ts";
+import { forEachConcurrent, SpareError } from "../util/mod.ts";
 import {
   BodyLengthError,
   describeS3Error,

@@ -3,7 +3,7 @@
  * deadlines, which faults are worth another attempt, and the one line an operator reads.
  */
 import { S3ServiceException } from "@aws-sdk/client-s3";
-import { SpareError } from "../util/errors.ts";
+import { SpareError } from "../util/mod.ts";
 
 const RETRYABLE_NETWORK =
   /ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|socket hang up|terminated|aborted|premature|network|timed? ?out|Connection|reset|closed/i;

@@ -7,7 +7,7 @@
  * scanner cannot vouch for goes to the SDK's parser untouched, errors and oddities included.
  */
 import type { ListObjectsV2Command } from "@aws-sdk/client-s3";
-import { concatBytes } from "../util/bytes.ts";
+import { concatBytes } from "../util/mod.ts";
 
 /** One object of a listing. */
 export interface ObjectInfo {

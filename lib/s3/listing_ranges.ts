@@ -10,7 +10,7 @@
  * these ranges about 23.
  */
 
-import { forEachConcurrent } from "../util/limit.ts";
+import { forEachConcurrent } from "../util/mod.ts";
 import type { ObjectInfo } from "./client.ts";
 import type { ListingPage } from "./listing.ts";
 

@@ -7,3 +7,7 @@
  */
 export { type ObjectInfo, ObjectStore } from "./client.ts";
 export { listInRanges, type PageOptions } from "./listing_ranges.ts";
+export { type Addressing, defaultAddressing, endpointUrl, type S3Config } from "./config.ts";
+export { errorName, httpStatus } from "./errors.ts";
+export { proxySettings } from "./proxy.ts";
+export { caCertFile, trustedCertificates } from "./trust.ts";

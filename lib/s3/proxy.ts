@@ -3,7 +3,7 @@
  * endpoints, HTTP_PROXY for http:// ones (lowercase names first, as curl), NO_PROXY for the
  * hosts reached directly. Only the choice is made here; lib/s3/agents.ts connects.
  */
-import { UsageError } from "../util/errors.ts";
+import { UsageError } from "../util/mod.ts";
 
 /** The environment variables read for proxies. */
 export const PROXY_ENV = [

@@ -5,7 +5,7 @@
  * Deno's own bundled roots (which node:https only reaches with an unscoped --allow-sys when
  * NODE_EXTRA_CA_CERTS is set).
  */
-import { UsageError } from "../util/errors.ts";
+import { UsageError } from "../util/mod.ts";
 
 /** Bundles of the system's CAs, first found wins (Debian/Ubuntu, RHEL/Fedora, SUSE, Alpine, macOS, BSD). */
 export const SYSTEM_BUNDLES = [

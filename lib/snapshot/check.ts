@@ -4,7 +4,7 @@
  * Entries that fail are refused (each with one reason); the rest of the snapshot stays usable.
  */
 import type { Entry } from "./entry.ts";
-import { escapeProblem, showName } from "../util/names.ts";
+import { escapeProblem, showName } from "../util/mod.ts";
 
 /** One path (or `files` key) of a snapshot that restore and verify refuse, and why. */
 export interface RefusedEntry {

@@ -2,7 +2,7 @@
  * Partial restore: the part of a snapshot that `--include` / `--exclude` globs select, as a
  * snapshot of its own that the restore engine rebuilds like a whole one.
  */
-import { anyGlob, type GlobMatcher } from "../util/glob.ts";
+import { anyGlob, type GlobMatcher } from "../util/mod.ts";
 import type { Entry, SnapshotData } from "./snapshot.ts";
 
 /** Which paths to keep: those matching an include (all when none), minus those matching an exclude. */

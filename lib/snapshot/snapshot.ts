@@ -3,10 +3,9 @@
  * `identity`, stored as UTF-8 JSON under the prefix `snapshot_<ULID>`; ours adds `symlinks`,
  * the links 0.4.0 cannot restore (lib/snapshot/legacy_symlinks.ts), merged back into `structure` here.
  */
-import { SpareError } from "../util/errors.ts";
+import { concatBytes, SpareError } from "../util/mod.ts";
 import { splitSymlinks, SYMLINKS_FIELD } from "./legacy_symlinks.ts";
 import { checkEntries, type RefusedEntry } from "./check.ts";
-import { concatBytes } from "../util/bytes.ts";
 import type { Entry } from "./entry.ts";
 
 export type { DirectoryEntry, Entry, FileEntry, SymlinkEntry } from "./entry.ts";

@@ -1,8 +1,8 @@
 /** Reading snapshots from a bucket. */
 import { createHash } from "node:crypto";
-import type { BlockCodec } from "../codec/block.ts";
-import type { Bucket, BucketListing } from "../bucket/bucket.ts";
-import { SpareError } from "../util/errors.ts";
+import type { BlockCodec } from "../codec/mod.ts";
+import type { Bucket, BucketListing } from "../bucket/mod.ts";
+import { SpareError } from "../util/mod.ts";
 import {
   decodeSnapshotText,
   isSnapshotPrefix,

@@ -35,3 +35,20 @@ export {
 } from "./memory.ts";
 export { Owners } from "./owners.ts";
 export { type ProgressFigures, ProgressLine } from "./progress.ts";
+export { escapeProblem, hasEscapedBytes, parseShownName, showName } from "./names.ts";
+export {
+  chmodBytes,
+  createNewBytes,
+  lchownBytes,
+  linkBytes,
+  lstatPath,
+  lutimesBytes,
+  mkdirBytes,
+  type OpenFile,
+  openReadBytes,
+  readDirNames,
+  readLinkPath,
+  renameBytes,
+  symlinkBytes,
+  unlinkBytes,
+} from "./fs_bytes.ts";

@@ -5,15 +5,16 @@
  * downloads a seeded random share of the digests; `--structure-only` downloads none and
  * checks from one listing that every digest has all its blocks.
  */
-import { BLOCK_SIZE, type BlockCodec } from "../codec/block.ts";
-import { type Bucket, type BucketListing, prefixDamage } from "../bucket/bucket.ts";
-import { BlockAuthError, SpareError } from "../util/errors.ts";
-import { forEachConcurrent } from "../util/limit.ts";
-import type { Log } from "../util/log.ts";
-import type { ProgressFigures } from "../util/progress.ts";
-import { SNAPSHOT_PREFIX } from "../snapshot/snapshot.ts";
-import { describeRefused } from "../snapshot/check.ts";
-import { readSnapshot, snapshotNames } from "../snapshot/stored.ts";
+import { BLOCK_SIZE, type BlockCodec } from "../codec/mod.ts";
+import { type Bucket, type BucketListing, prefixDamage } from "../bucket/mod.ts";
+import {
+  BlockAuthError,
+  forEachConcurrent,
+  type Log,
+  type ProgressFigures,
+  SpareError,
+} from "../util/mod.ts";
+import { describeRefused, readSnapshot, SNAPSHOT_PREFIX, snapshotNames } from "../snapshot/mod.ts";
 
 /** One thing found wrong, with the paths it affects. */
 export interface Problem {
