@@ -1,7 +1,7 @@
 /**
  * Keeps the "May import:" line of each lib/<folder>/mod.ts (and docs/ARCHITECTURE.md's import
- * direction) true: no file of a folder imports a folder that its mod.ts does not allow, and no
- * two folders import each other.
+ * direction) true: no file of a folder imports a folder that its mod.ts does not allow, no
+ * two folders import each other, and a folder is imported only through its mod.ts.
  */
 import { assertEquals } from "./assert.ts";
 
@@ -68,5 +68,36 @@ Deno.test("each folder of lib/ imports only the folders its mod.ts allows, and n
       }
     }
   }
+  assertEquals(problems, []);
+});
+
+Deno.test("every folder of lib/ has a mod.ts, and other folders import it only through that", () => {
+  const problems: string[] = [];
+  const walk = (dir: string) => {
+    for (const entry of Deno.readDirSync(dir)) {
+      const path = `${dir}/${entry.name}`;
+      if (entry.isDirectory) {
+        if (dir === LIB.replace(/\/$/, "")) {
+          try {
+            Deno.statSync(`${path}/mod.ts`);
+          } catch {
+            problems.push(`lib/${entry.name} has no mod.ts`);
+          }
+        }
+        walk(path);
+        continue;
+      }
+      if (!entry.name.endsWith(".ts")) continue;
+      const own = path.slice(LIB.length).split("/")[0];
+      const text = Deno.readTextFileSync(path);
+      for (const [, spec] of text.matchAll(/(?:\bfrom\s+|\bimport\s*\(?\s*)"(\.[^"]+)"/g)) {
+        const target = new URL(spec, `file://${path}`).pathname.slice(LIB.length);
+        const [folder, file] = target.split("/");
+        if (file === undefined || folder === own || file === "mod.ts") continue;
+        problems.push(`${path.slice(LIB.length)} imports ${target} (not ${folder}/mod.ts)`);
+      }
+    }
+  };
+  walk(LIB.replace(/\/$/, ""));
   assertEquals(problems, []);
 });
