@@ -15,6 +15,11 @@
  *    quirks (copies get the first copy's mode, link targets get the link's mode 0777) are in
  *    both. The links kept out of `structure` must be absent, and the outside file's and
  *    directory's modes unchanged.
+ * Then the tree of many paths of tests/paths_tree.ts (`--paths N` entries, default 100,000;
+ * 0 leaves it out): our `create`, 0.4.0's `validate` and `restore`, and the restore compared with
+ * the source in one walk (mtimes aside); the other way round, 0.4.0's `create` of the same source,
+ * our `restore` and `verify`, and our restore compared with the source, mtimes included. Each
+ * step's wall time is printed.
  * Prints one line per tree; exits 1 when any tree differs.
  */
 import { ObjectStore } from "../lib/s3/client.ts";
@@ -29,10 +34,12 @@ import {
   type TreeDescription,
   type TreeSpec,
 } from "../tests/fixture_trees.ts";
+import { buildPathsTree, describePathsTree, diffPathsTrees } from "../tests/paths_tree.ts";
 import { startS3Server } from "./s3_server.ts";
 import { type Bucket040, lastLines, must040, run040, spare040FromEnv } from "./spare040.ts";
 import { spareRunArgs } from "./spare_task.ts";
 
+const pathsCount = pathsOption(Deno.args);
 const script = spare040FromEnv("compat");
 const server = await startS3Server();
 const store = new ObjectStore({
@@ -49,6 +56,16 @@ try {
       line = await compareTree(spec, `${tmp}/${spec.name}`);
     } catch (err) {
       line = `FAIL ${spec.name}: ${err instanceof Error ? err.message : err}`;
+    }
+    if (!line.startsWith("ok")) failures++;
+    console.log(line);
+  }
+  if (pathsCount > 0) {
+    let line: string;
+    try {
+      line = await compareManyPaths(pathsCount, `${tmp}/paths`);
+    } catch (err) {
+      line = `FAIL paths: ${err instanceof Error ? err.message : err}`;
     }
     if (!line.startsWith("ok")) failures++;
     console.log(line);
@@ -125,6 +142,71 @@ async function compareTree(spec: TreeSpec, dir: string): Promise<string> {
       spec.change ? ", two creates" : ""
     }; ${hidden.length} symlinks kept out of structure, not restored by 0.4.0; ` +
     `outside modes unchanged)`;
+}
+
+/** `--paths N` (default 100,000); exits 2 on anything else. */
+function pathsOption(args: string[]): number {
+  if (args.length === 0) return 100_000;
+  const n = Number(args[1]);
+  if (args.length !== 2 || args[0] !== "--paths" || !Number.isInteger(n) || n < 0) {
+    console.error("usage: deno task compat [--paths N]   (N entries in the tree of many paths)");
+    Deno.exit(2);
+  }
+  return n;
+}
+
+/** The tree of many paths both ways (see the top of this file); the line to print. */
+async function compareManyPaths(count: number, dir: string): Promise<string> {
+  const cwd = `${dir}/cwd`;
+  Deno.mkdirSync(cwd, { recursive: true });
+  const bucket = (name: string): Bucket040 => ({
+    endpoint: server.endpoint,
+    accessKey: server.accessKey,
+    secretKey: server.secretKey,
+    bucket: `compat-paths-${name}`,
+    password: "compat paths",
+  });
+  const times: string[] = [];
+  const timed = async <T>(step: string, work: () => T | Promise<T>): Promise<T> => {
+    const start = performance.now();
+    const result = await work();
+    times.push(`${step} ${((performance.now() - start) / 1000).toFixed(1)} s`);
+    console.error(`  paths: ${times.at(-1)}`);
+    return result;
+  };
+  const src = `${dir}/src`;
+  const paths = await timed("build", () => buildPathsTree(src, count));
+  const source = await timed("describe source", () => describePathsTree(src));
+  const problems: string[] = [];
+
+  // Ours, read by 0.4.0.
+  const ours = bucket("ours");
+  await timed("our create", () => runOurs(["create", "--path", src], ours));
+  await timed("0.4.0 validate", () => must040(script, "validate", ours, cwd));
+  const restored040 = `${dir}/restored-by-040`;
+  await Deno.mkdir(restored040);
+  await timed(
+    "0.4.0 restore",
+    () => must040(script, "restore", ours, cwd, ["--path", restored040]),
+  );
+  const by040 = await timed("compare", () => describePathsTree(restored040));
+  problems.push(...diffPathsTrees(by040, source, false).map((p) => `0.4.0's restore: ${p}`));
+  await Deno.remove(restored040, { recursive: true });
+
+  // 0.4.0's, read by ours.
+  const own = bucket("own");
+  await timed("0.4.0 create", () => must040(script, "create", own, cwd, ["--path", src]));
+  const restoredOurs = `${dir}/restored-by-us`;
+  await timed("our restore", () => runOurs(["restore", "--path", restoredOurs], own));
+  await timed("our verify", () => runOurs(["verify"], own));
+  const byUs = await timed("compare", () => describePathsTree(restoredOurs));
+  problems.push(...diffPathsTrees(byUs, source, true).map((p) => `our restore: ${p}`));
+
+  if (problems.length) return `FAIL paths: ${problems.join("; ")}`;
+  return `ok   paths: ${paths} paths (tiny files in folders of 1,000, empty files, hardlinks, ` +
+    `absolute symlinks, empty directories): our bucket validated and restored by 0.4.0 as the ` +
+    `source (mtimes aside); 0.4.0's bucket restored and verified by us as the source, mtimes ` +
+    `included (${times.join(", ")})`;
 }
 
 /** Differences between two restores, mtimes aside. */
