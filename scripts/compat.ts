@@ -189,8 +189,11 @@ async function compareManyPaths(count: number, dir: string): Promise<string> {
     "0.4.0 restore",
     () => must040(script, "restore", ours, cwd, ["--path", restored040]),
   );
-  const by040 = await timed("compare", () => describePathsTree(restored040));
-  problems.push(...diffPathsTrees(by040, source, false).map((p) => `0.4.0's restore: ${p}`));
+  const by040 = await timed(
+    "compare",
+    () => diffPathsTrees(describePathsTree(restored040), source, false),
+  );
+  problems.push(...by040.map((p) => `0.4.0's restore: ${p}`));
   await Deno.remove(restored040, { recursive: true });
 
   // 0.4.0's, read by ours.
@@ -199,8 +202,11 @@ async function compareManyPaths(count: number, dir: string): Promise<string> {
   const restoredOurs = `${dir}/restored-by-us`;
   await timed("our restore", () => runOurs(["restore", "--path", restoredOurs], own));
   await timed("our verify", () => runOurs(["verify"], own));
-  const byUs = await timed("compare", () => describePathsTree(restoredOurs));
-  problems.push(...diffPathsTrees(byUs, source, true).map((p) => `our restore: ${p}`));
+  const byUs = await timed(
+    "compare",
+    () => diffPathsTrees(describePathsTree(restoredOurs), source, true),
+  );
+  problems.push(...byUs.map((p) => `our restore: ${p}`));
 
   if (problems.length) return `FAIL paths: ${problems.join("; ")}`;
   return `ok   paths: ${paths} paths (tiny files in folders of 1,000, empty files, hardlinks, ` +

@@ -132,6 +132,7 @@ export function describePathsTree(root: string): PathsDescription {
   const lines = new Map<string, string>();
   const byInode = new Map<number, string[]>();
   const contentKeys = new Map<string, string>();
+  const latin1 = new TextDecoder("latin1");
   const walk = (rel: string) => {
     const dir = rel ? `${root}/${rel}` : root;
     for (const item of Deno.readDirSync(dir)) {
@@ -149,7 +150,7 @@ export function describePathsTree(root: string): PathsDescription {
         walk(path);
       } else {
         const data = Deno.readFileSync(abs);
-        const raw = new TextDecoder("latin1").decode(data);
+        const raw = latin1.decode(data);
         let key = contentKeys.get(raw);
         if (!key) {
           key = createHash("sha256").update(data).digest("hex").slice(0, 16);
