@@ -138,9 +138,14 @@ function fileInfoOf(buffer: Uint8Array<ArrayBuffer>): Deno.FileInfo {
   };
 }
 
+/** Where statx writes (read back at once: calls here run on the calling thread). */
+const statBuffer = new Uint8Array(256);
+/** The empty C string that statx with AT_EMPTY_PATH takes for "the descriptor itself". */
+const EMPTY_NAME = new Uint8Array(1);
+
 /** lstat of a path: a symlink is described itself. */
 export function lstatBytes(path: string): Deno.FileInfo {
-  const buffer = new Uint8Array(256);
+  const buffer = statBuffer;
   check(
     symbols().statx(AT_FDCWD, cName(path), AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, buffer),
     "lstat",
@@ -150,9 +155,9 @@ export function lstatBytes(path: string): Deno.FileInfo {
 }
 
 function fstat(fd: number, path: string): Deno.FileInfo {
-  const buffer = new Uint8Array(256);
+  const buffer = statBuffer;
   check(
-    symbols().statx(fd, new Uint8Array(1), AT_EMPTY_PATH, STATX_BASIC_STATS, buffer),
+    symbols().statx(fd, EMPTY_NAME, AT_EMPTY_PATH, STATX_BASIC_STATS, buffer),
     "fstat",
     path,
   );
