@@ -140,3 +140,75 @@ Deno.test({
     await dirs.removeAll();
   },
 });
+
+/**
+ * Starts a create of a tree whose last file is read late (its uploads are slowed down), lets
+ * `swap` replace that file once the first upload is under way, and returns the run's result;
+ * a run still going after 60 s is killed and reported as hung.
+ */
+async function createWhileSwapping(
+  bucket: string,
+  swap: (path: string, dirs: TempDirs) => Promise<void>,
+): Promise<{ code: number; stderr: string; hung: boolean; src: string; dirs: TempDirs }> {
+  const dirs = new TempDirs();
+  const env = cliEnv(bucket);
+  const src = await dirs.make();
+  for (let i = 0; i < 4; i++) {
+    await Deno.writeFile(`${src}/a${i}.bin`, pseudoRandom(1_000_000, i + 1));
+  }
+  // larger than 64 KiB: it queues behind the other large files (small ones start at once)
+  await Deno.writeFile(`${src}/z-last.txt`, pseudoRandom(100_000, 99));
+  const proxy = FaultProxy.start(env.SPARE_ENDPOINT);
+  proxy.rules.delayMs = 30;
+  const child = spareCommand(["create", "--path", src], {
+    ...passThroughEnv(),
+    ...env,
+    SPARE_ENDPOINT: proxy.endpoint,
+  }).spawn();
+  while (!proxy.requests.some((r) => /^PUT [^ ]*\/000000001-/.test(r))) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  await Deno.remove(`${src}/z-last.txt`);
+  await swap(`${src}/z-last.txt`, dirs);
+  let hung = false;
+  const timer = setTimeout(() => {
+    hung = true;
+    child.kill("SIGKILL");
+  }, 60_000);
+  const output = await child.output();
+  clearTimeout(timer);
+  await proxy.close();
+  return { code: output.code, stderr: new TextDecoder().decode(output.stderr), hung, src, dirs };
+}
+
+Deno.test({
+  name: "a FIFO put where the scan saw a file does not hang create: exit 3, the path named",
+  ...options,
+  fn: async () => {
+    const run = await createWhileSwapping("fifo", async (path) => {
+      const made = await new Deno.Command("mkfifo", { args: [path] }).output();
+      assert(made.success);
+    });
+    assert(!run.hung, `create waited on the FIFO (killed after 60 s): ${run.stderr}`);
+    assertEquals(run.code, 3, run.stderr);
+    assertStringIncludes(run.stderr, "z-last.txt: it is no longer a regular file");
+    await run.dirs.removeAll();
+  },
+});
+
+Deno.test({
+  name: "a symlink put where the scan saw a file is not followed: exit 3, the path named",
+  ...options,
+  fn: async () => {
+    const run = await createWhileSwapping("swapped-link", async (path, dirs) => {
+      const outside = `${await dirs.make()}/secret.txt`;
+      await Deno.writeTextFile(outside, "not to be backed up\n");
+      await Deno.symlink(outside, path);
+    });
+    assert(!run.hung, run.stderr);
+    assertEquals(run.code, 3, run.stderr);
+    // followed, the target would be read and then refused as "kept changing"
+    assertStringIncludes(run.stderr, "z-last.txt: it is no longer a regular file");
+    await run.dirs.removeAll();
+  },
+});

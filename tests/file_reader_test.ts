@@ -65,4 +65,35 @@ Deno.test("a file that grows or shrinks after it was opened is refused, not read
 Deno.test("a path that is no longer a regular file is refused before it is read", async () => {
   // a device where the scan saw a file: opened without blocking, refused by its type
   await assertRejects(() => FileReader.open("/dev/zero"), NotRegularFileError);
+  await inTempDir(async (dir) => {
+    // (a FIFO is tried in changing_test.ts, in a run that is killed should it wait)
+    await Deno.mkdir(`${dir}/folder`);
+    await assertRejects(() => FileReader.open(`${dir}/folder`), NotRegularFileError);
+  });
+});
+
+Deno.test("a symlink put where the scan saw a file is refused, not followed", async () => {
+  await inTempDir(async (dir) => {
+    await Deno.writeTextFile(`${dir}/target`, "elsewhere\n");
+    await Deno.symlink(`${dir}/target`, `${dir}/link`);
+    await assertRejects(() => FileReader.open(`${dir}/link`), NotRegularFileError);
+  });
+});
+
+Deno.test("without --allow-ffi a file is read through Deno's own calls", async () => {
+  await inTempDir(async (dir) => {
+    const data = pseudoRandom(BLOCK_SIZE + 3, 11);
+    await Deno.writeFile(`${dir}/file`, data);
+    const script = new URL("./read_file_digest.ts", import.meta.url).pathname;
+    for (const flags of [["--allow-read"], ["--allow-read", "--allow-ffi"]]) {
+      const output = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "--quiet", "--no-prompt", ...flags, script, `${dir}/file`],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const stderr = new TextDecoder().decode(output.stderr);
+      assertEquals(output.code, 0, `${flags.join(" ")}: ${stderr}`);
+      assertEquals(new TextDecoder().decode(output.stdout).trim(), await digestOf(data));
+    }
+  });
 });

@@ -2,8 +2,9 @@
  * File system calls on names that are not valid UTF-8, through the system's libc (Linux).
  * Deno's own file APIs take and give names as UTF-8 text and replace what is not; the
  * functions here take paths in the form of lib/util/names.ts (a byte that is not valid UTF-8
- * as U+DC80+byte) and hand libc the bytes. They are used only for such paths: everything
- * else goes through Deno, which is faster per call.
+ * as U+DC80+byte) and hand libc the bytes. They are used for such paths, and for the open
+ * of every file that create reads (openReadBytes: no symlink followed, no wait on a FIFO, on
+ * the calling thread); everything else goes through Deno.
  */
 import { cName, decodeName, hasEscapedBytes, showName } from "./names.ts";
 
@@ -16,6 +17,8 @@ const LIBC_SYMBOLS = {
   readlink: { parameters: ["buffer", "buffer", "usize"], result: "isize" },
   open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
+  // variadic in C; its third argument is an int here, passed as a fixed one is on Linux
+  fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
   read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   mkdir: { parameters: ["buffer", "u32"], result: "i32" },
@@ -43,6 +46,25 @@ function symbols(): Libc {
   return libc;
 }
 
+let usable: boolean | undefined;
+
+/**
+ * True when libc can be called: Linux, --allow-ffi granted and libc.so.6 loads. Without it
+ * (a run without --allow-ffi), callers fall back to Deno's file APIs.
+ */
+export function libcUsable(): boolean {
+  if (usable === undefined) {
+    usable = false;
+    if (namesAreBytes && Deno.permissions.querySync({ name: "ffi" }).state === "granted") {
+      try {
+        symbols();
+        usable = true;
+      } catch { /* no libc.so.6 (musl): Deno's APIs */ }
+    }
+  }
+  return usable;
+}
+
 const AT_FDCWD = -100;
 const AT_SYMLINK_NOFOLLOW = 0x100;
 const AT_EMPTY_PATH = 0x1000;
@@ -52,6 +74,9 @@ const O_CREAT = 0o100;
 const O_EXCL = 0o200;
 const O_NONBLOCK = 0o4000;
 const O_CLOEXEC = 0o2000000;
+const F_SETFL = 4;
+const ENXIO = 6;
+const ELOOP = 40;
 /** O_NOFOLLOW: its value differs between x86_64 and the generic (aarch64) ABI. */
 const O_NOFOLLOW = Deno.build.arch === "x86_64" ? 0o400000 : 0o100000;
 
@@ -113,9 +138,14 @@ function fileInfoOf(buffer: Uint8Array<ArrayBuffer>): Deno.FileInfo {
   };
 }
 
+/** Where statx writes (read back at once: calls here run on the calling thread). */
+const statBuffer = new Uint8Array(256);
+/** The empty C string that statx with AT_EMPTY_PATH takes for "the descriptor itself". */
+const EMPTY_NAME = new Uint8Array(1);
+
 /** lstat of a path: a symlink is described itself. */
 export function lstatBytes(path: string): Deno.FileInfo {
-  const buffer = new Uint8Array(256);
+  const buffer = statBuffer;
   check(
     symbols().statx(AT_FDCWD, cName(path), AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, buffer),
     "lstat",
@@ -125,9 +155,9 @@ export function lstatBytes(path: string): Deno.FileInfo {
 }
 
 function fstat(fd: number, path: string): Deno.FileInfo {
-  const buffer = new Uint8Array(256);
+  const buffer = statBuffer;
   check(
-    symbols().statx(fd, new Uint8Array(1), AT_EMPTY_PATH, STATX_BASIC_STATS, buffer),
+    symbols().statx(fd, EMPTY_NAME, AT_EMPTY_PATH, STATX_BASIC_STATS, buffer),
     "fstat",
     path,
   );
@@ -215,25 +245,38 @@ class ByteFile implements OpenFile {
   }
 }
 
+/** What openReadBytes found: a regular file open for reading, or what stands there instead. */
+export type OpenedForRead = { file: OpenFile; info: Deno.FileInfo } | {
+  file?: undefined;
+  info?: Deno.FileInfo;
+};
+
 /**
- * Opens a file for reading without following a symlink and without blocking on a FIFO;
- * `info` is the open file's stat, `file` is undefined when it is not a regular file.
+ * Opens a file for reading (O_RDONLY) on the calling thread without following a symlink
+ * (O_NOFOLLOW) and without waiting for a FIFO's writer (O_NONBLOCK); `info` is the open
+ * file's stat. `file` is undefined when the path is not a regular file: a FIFO, device or
+ * directory (`info` says which), or a symlink or socket (no `info`). A regular file has
+ * O_NONBLOCK cleared before it is read (Linux ignores it on regular files; a network or FUSE
+ * file system need not).
  */
-export function openReadBytes(path: string): { file?: OpenFile; info: Deno.FileInfo } {
-  const fd = check(
-    symbols().open(cName(path), O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0),
-    "open",
-    path,
-  );
+export function openReadBytes(path: string): OpenedForRead {
+  const lib = symbols();
+  const fd = lib.open(cName(path), O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0);
+  if (fd < 0) {
+    const errno = new Deno.UnsafePointerView(lib.__errno_location()!).getInt32();
+    if (errno === ELOOP || errno === ENXIO) return {}; // a symlink; a socket
+    throw failure("open", path);
+  }
   let info: Deno.FileInfo;
   try {
     info = fstat(fd, path);
+    if (info.isFile) check(lib.fcntl(fd, F_SETFL, 0), "fcntl", path);
   } catch (err) {
-    symbols().close(fd);
+    lib.close(fd);
     throw err;
   }
   if (!info.isFile) {
-    symbols().close(fd);
+    lib.close(fd);
     return { info };
   }
   return { file: new ByteFile(fd, path), info };

@@ -40,6 +40,7 @@ export {
   chmodBytes,
   createNewBytes,
   lchownBytes,
+  libcUsable,
   linkBytes,
   lstatPath,
   lutimesBytes,
