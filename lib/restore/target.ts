@@ -175,6 +175,9 @@ export interface FileFinish {
   mtimeNs: number;
 }
 
+/** The content of an empty file. */
+const EMPTY = new Uint8Array(0);
+
 /** A file being written under a temporary name. */
 export interface TemporaryFile {
   file: OpenFile;
@@ -284,15 +287,7 @@ export class RestoreTarget {
 
   /** Creates an empty file at `path`. */
   writeEmpty(path: string, finish?: FileFinish): void {
-    const temporary = this.createTemporary(path);
-    try {
-      if (finish) this.finishTemporary(temporary, finish);
-      temporary.file.close();
-      this.commit(temporary, path);
-    } catch (err) {
-      this.discard(temporary);
-      throw err;
-    }
+    this.writeContent(path, EMPTY, finish);
   }
 
   /**
