@@ -142,7 +142,6 @@ export async function createSnapshot(
   };
   const report = () => options.onProgress?.(progress);
   const uploader = new DigestUploader(bucket, codec, listing, progress);
-  const files = new Map<string, string>(); // path → digest
   const missed: string[] = [...inventory.unreadable];
   const dropped = new Set<string>();
   /** The digest a path had in the previous snapshot, when that content is stored. */
@@ -161,7 +160,7 @@ export async function createSnapshot(
     const unchanged = !entry.empty && !options.rehash &&
       reusableDigest(scanned, previous, previousTime, previousStoredDigest);
     if (unchanged) {
-      files.set(scanned.path, unchanged);
+      scanned.digest = unchanged;
       progress.filesReused++;
       progress.bytesDone += entry.size;
     }
@@ -195,7 +194,7 @@ export async function createSnapshot(
       signal,
     );
     if (outcome.kind === "stored") {
-      files.set(scanned.path, outcome.digest);
+      scanned.digest = outcome.digest;
       Object.assign(entry, outcome.entry);
       entry.empty = entry.size === 0;
     } else if (outcome.kind === "vanished") {
@@ -205,7 +204,7 @@ export async function createSnapshot(
       const oldDigest = previousStoredDigest(scanned.path);
       if (old && oldDigest) {
         log.warn(`${displayPath(scanned.path)}: ${outcome.reason}; keeping its previous version`);
-        files.set(scanned.path, oldDigest);
+        scanned.digest = oldDigest;
         Object.assign(entry, old);
       } else {
         log.warn(`${displayPath(scanned.path)}: ${outcome.reason}; left out of the snapshot`);
@@ -243,11 +242,10 @@ export async function createSnapshot(
   // Collected now, not when the new snapshot has grown the heap beside it.
   if (previousDropped) releaseMemoryNow();
 
-  const snapshot = buildSnapshot(inventory, files, dropped, identity);
+  const snapshot = buildSnapshot(inventory, dropped, identity);
   // The upload phase's garbage, and what the snapshot was built from (for 20,000 files,
   // some MiB of paths), go before its metadata is written: the peak of many a run.
   inventory.paths = [];
-  files.clear();
   releaseMemoryNow();
   const metadata = () => encodeSnapshotBlocks(snapshot, BLOCK_SIZE);
   // Nothing changed: the previous snapshot's compressed blocks are this one's, encrypted
@@ -346,7 +344,6 @@ function reusableDigest(
 
 function buildSnapshot(
   inventory: Inventory,
-  files: Map<string, string>,
   dropped: Set<string>,
   identity: string,
 ): SnapshotData {
@@ -354,7 +351,7 @@ function buildSnapshot(
   for (const scanned of inventory.paths) {
     if (dropped.has(scanned.path)) continue;
     snapshot.structure[scanned.path] = scanned.entry;
-    const digest = files.get(scanned.path);
+    const digest = scanned.digest;
     if (!digest) continue;
     // A list of one path is an array of one (pushed onto [], it would hold room for 17).
     const paths = snapshot.files[digest];
