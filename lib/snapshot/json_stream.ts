@@ -65,6 +65,8 @@ export class JsonPieceParser {
   private depth = 0;
   private inString = false;
   private escaped = false;
+  /** The scanned string has no escape and no control character: its text is its value. */
+  private plain = true;
 
   /** Takes the next piece of the text; throws a SyntaxError where the text is not JSON. */
   push(text: string): void {
@@ -176,7 +178,9 @@ export class JsonPieceParser {
 
   /** Stores a scanned key or value where the parser is. */
   private took(raw: string): void {
-    const value = JSON.parse(raw);
+    // A key without escapes is its text (it is copied when it becomes a property's name).
+    const key = this.at === At.TopKey || this.at === At.InnerKey;
+    const value = key && this.plain ? raw.slice(1, -1) : JSON.parse(raw);
     switch (this.at) {
       case At.TopKey:
         this.topKey = value;
@@ -209,6 +213,7 @@ export class JsonPieceParser {
       this.depth = 0;
       this.inString = false;
       this.escaped = false;
+      this.plain = true;
     }
     const start = this.valueStart;
     const opening = buf.charCodeAt(start);
@@ -222,19 +227,21 @@ export class JsonPieceParser {
       }
       if (i < buf.length || final) end = i;
     } else {
-      let { depth, inString, escaped } = this;
+      let { depth, inString, escaped, plain } = this;
       for (; i < buf.length; i++) {
         const c = buf.charCodeAt(i);
         if (inString) {
           if (escaped) escaped = false;
-          else if (c === BACKSLASH) escaped = true;
-          else if (c === QUOTE) {
+          else if (c === BACKSLASH) {
+            escaped = true;
+            plain = false;
+          } else if (c === QUOTE) {
             inString = false;
             if (depth === 0) {
               end = i + 1;
               break;
             }
-          }
+          } else if (c < 0x20) plain = false;
         } else if (c === QUOTE) inString = true;
         else if (c === OPEN_BRACE || c === OPEN_BRACKET) depth++;
         else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
@@ -247,6 +254,7 @@ export class JsonPieceParser {
       this.depth = depth;
       this.inString = inString;
       this.escaped = escaped;
+      this.plain = plain;
     }
     if (end < 0) {
       this.scanned = i;
