@@ -3,7 +3,6 @@
  * snapshot, prune to the newest snapshots.
  */
 import {
-  digestByPath,
   displayPath,
   encodeSnapshotBlocks,
   type FileEntry,
@@ -33,6 +32,7 @@ import {
 import { FileChangedError, FileReader, NotRegularFileError } from "./file_reader.ts";
 import { type Inventory, type ScannedPath, scanTree } from "./scan.ts";
 import { prune, snapshotsToKeep } from "./prune.ts";
+import { PreviousFiles } from "./previous.ts";
 
 /** What `create` was asked to do. */
 export interface CreateOptions {
@@ -101,7 +101,7 @@ export async function createSnapshot(
   const listed = await listWithLatestSnapshot(bucket, codec);
   const { listing, latestName } = listed;
   const storedMetadata = listed.latest?.stored;
-  let previous = listed.latest?.snapshot;
+  let previous = listed.latest?.files;
   listed.latest = undefined; // `previous` alone holds it, until it is dropped below
   const snapshotNames = completeSnapshots(listing);
   const previousTime = latestName
@@ -142,13 +142,11 @@ export async function createSnapshot(
   };
   const report = () => options.onProgress?.(progress);
   const uploader = new DigestUploader(bucket, codec, listing, progress);
-  const files = new Map<string, string>(); // path → digest
   const missed: string[] = [...inventory.unreadable];
   const dropped = new Set<string>();
-  let previousDigests = previous ? digestByPath(previous) : new Map<string, string>();
   /** The digest a path had in the previous snapshot, when that content is stored. */
   const previousStoredDigest = (path: string): string | undefined => {
-    const digest = previousDigests.get(path);
+    const digest = previous?.digest(path);
     return digest && listing.prefixes.get(digest)?.complete ? digest : undefined;
   };
 
@@ -162,7 +160,7 @@ export async function createSnapshot(
     const unchanged = !entry.empty && !options.rehash &&
       reusableDigest(scanned, previous, previousTime, previousStoredDigest);
     if (unchanged) {
-      files.set(scanned.path, unchanged);
+      scanned.digest = unchanged;
       progress.filesReused++;
       progress.bytesDone += entry.size;
     }
@@ -196,17 +194,17 @@ export async function createSnapshot(
       signal,
     );
     if (outcome.kind === "stored") {
-      files.set(scanned.path, outcome.digest);
+      scanned.digest = outcome.digest;
       Object.assign(entry, outcome.entry);
       entry.empty = entry.size === 0;
     } else if (outcome.kind === "vanished") {
       dropped.add(scanned.path);
     } else {
-      const old = previous?.structure[scanned.path];
+      const old = previous?.entry(scanned.path);
       const oldDigest = previousStoredDigest(scanned.path);
-      if (old?.type === "file" && oldDigest) {
+      if (old && oldDigest) {
         log.warn(`${displayPath(scanned.path)}: ${outcome.reason}; keeping its previous version`);
-        files.set(scanned.path, oldDigest);
+        scanned.digest = oldDigest;
         Object.assign(entry, old);
       } else {
         log.warn(`${displayPath(scanned.path)}: ${outcome.reason}; left out of the snapshot`);
@@ -229,15 +227,25 @@ export async function createSnapshot(
   );
   // The previous snapshot is needed no more unless it is kept: it goes before the new one
   // is built and encoded (an unchanged run over 300,000 paths peaked there, at 297 MiB).
-  const previousKept = latestName !== undefined && kept.includes(latestName) ? previous : undefined;
+  // What pruning needs of it when it is kept: the digests it lists.
+  const previousKept: SnapshotData | undefined =
+    previous && latestName !== undefined && kept.includes(latestName)
+      ? {
+        files: {},
+        structure: {},
+        identity: previous.identity,
+        listedDigests: previous.listedDigests,
+      }
+      : undefined;
+  const previousDropped = previous !== undefined && previousKept === undefined;
   previous = undefined;
-  previousDigests = new Map();
+  // Collected now, not when the new snapshot has grown the heap beside it.
+  if (previousDropped) releaseMemoryNow();
 
-  const snapshot = buildSnapshot(inventory, files, dropped, identity);
+  const snapshot = buildSnapshot(inventory, dropped, identity);
   // The upload phase's garbage, and what the snapshot was built from (for 20,000 files,
   // some MiB of paths), go before its metadata is written: the peak of many a run.
   inventory.paths = [];
-  files.clear();
   releaseMemoryNow();
   const metadata = () => encodeSnapshotBlocks(snapshot, BLOCK_SIZE);
   // Nothing changed: the previous snapshot's compressed blocks are this one's, encrypted
@@ -282,7 +290,7 @@ export async function createSnapshot(
 async function listWithLatestSnapshot(bucket: Bucket, codec: BlockCodec): Promise<{
   listing: BucketListing;
   latestName?: string;
-  latest?: { snapshot: SnapshotData; stored: StoredMetadata };
+  latest?: { files: PreviousFiles; stored: StoredMetadata };
 }> {
   const snapshots = await bucket.listingOf(SNAPSHOT_PREFIX);
   const latestName = completeSnapshots(snapshots).at(-1);
@@ -300,7 +308,20 @@ async function listWithLatestSnapshot(bucket: Bucket, codec: BlockCodec): Promis
         "writes to it without taking its lock; try again once it is done",
     );
   }
-  return { listing, latestName, latest: read.value };
+  if (!read.value) return { listing, latestName };
+  const latest = compactPrevious(read.value);
+  // The decoded snapshot's objects go before the tree is scanned.
+  releaseMemoryNow();
+  return { listing, latestName, latest };
+}
+
+/** What create keeps of the previous snapshot, taken out of `read` (which lets go of it). */
+function compactPrevious(
+  read: { snapshot?: SnapshotData; stored: StoredMetadata },
+): { files: PreviousFiles; stored: StoredMetadata } {
+  const files = new PreviousFiles(read.snapshot!);
+  read.snapshot = undefined;
+  return { files, stored: read.stored };
 }
 
 /** Entries changed this close to the previous snapshot are read again. */
@@ -309,26 +330,20 @@ const RACY_WINDOW_MS = 2000;
 /** The previous digest of a file whose size, mtime, ctime and inode are unchanged and whose prefix is stored. */
 function reusableDigest(
   scanned: ScannedPath,
-  previous: SnapshotData | undefined,
+  previous: PreviousFiles | undefined,
   previousTime: number,
   previousStoredDigest: (path: string) => string | undefined,
 ): string | undefined {
-  const old = previous?.structure[scanned.path];
-  const now = scanned.entry;
-  if (!old || old.type !== "file" || old.ctime_ns === undefined) return undefined;
-  if (old.size !== now.size || old.mtime_ns !== now.mtime_ns || old.inode !== now.inode) {
-    return undefined;
-  }
-  if (old.ctime_ns !== now.ctime_ns) return undefined;
+  const ctime = previous?.unchangedCtime(scanned.path, scanned.entry as FileEntry);
+  if (ctime === undefined) return undefined;
   // Deno reports ctime in whole seconds: a change within the second of the previous scan
   // could leave every field as it was ("racy" entries, as git calls them). Read those again.
-  if (old.ctime_ns / 1e6 >= previousTime - RACY_WINDOW_MS) return undefined;
+  if (ctime / 1e6 >= previousTime - RACY_WINDOW_MS) return undefined;
   return previousStoredDigest(scanned.path);
 }
 
 function buildSnapshot(
   inventory: Inventory,
-  files: Map<string, string>,
   dropped: Set<string>,
   identity: string,
 ): SnapshotData {
@@ -336,7 +351,7 @@ function buildSnapshot(
   for (const scanned of inventory.paths) {
     if (dropped.has(scanned.path)) continue;
     snapshot.structure[scanned.path] = scanned.entry;
-    const digest = files.get(scanned.path);
+    const digest = scanned.digest;
     if (!digest) continue;
     // A list of one path is an array of one (pushed onto [], it would hold room for 17).
     const paths = snapshot.files[digest];

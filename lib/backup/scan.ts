@@ -24,6 +24,12 @@ export interface ScannedPath {
   /** Relative to the root, `/`-separated, no leading `./` (on disk: `${root}/${path}`). */
   path: string;
   entry: Entry;
+  /**
+   * A file's digest, once create has it (stored or reused); undefined until then. Set on
+   * every path from the start, so that all share one shape (a field added later would take
+   * a property array per path).
+   */
+  digest: string | undefined;
 }
 
 /** The scanned tree, in walk order (parents before children). */
@@ -175,10 +181,18 @@ export async function scanTree(
       if (!info) continue;
       const type = (info.mode ?? 0) & S_IFMT;
       if (type === S_IFDIR) {
-        inventory.paths.push({ path: rel, entry: entryOf(info, owners, "directory") });
+        inventory.paths.push({
+          path: rel,
+          entry: entryOf(info, owners, "directory"),
+          digest: undefined,
+        });
         await walk(absolute, rel);
       } else if (type === S_IFREG) {
-        inventory.paths.push({ path: rel, entry: entryOf(info, owners, "file") });
+        inventory.paths.push({
+          path: rel,
+          entry: entryOf(info, owners, "file"),
+          digest: undefined,
+        });
         inventory.fileCount++;
         inventory.byteCount += info.size;
       } else if (type === S_IFLNK) {
@@ -188,6 +202,7 @@ export async function scanTree(
         inventory.paths.push({
           path: rel,
           entry: entryOf(info, owners, "symlink", { target, link }),
+          digest: undefined,
         });
       } else {
         log.warn(`${displayPath(rel)} is a ${specialKind(info.mode ?? 0)}, skipped`);

@@ -222,6 +222,15 @@ export function decodeSnapshotText(
   } catch (err) {
     throw notJson(name, err);
   }
+  return decodeParsedSnapshot(parsed, name, keepDigestOfPath);
+}
+
+/** decodeSnapshotText of metadata already parsed from JSON (JSON.parse's value). */
+export function decodeParsedSnapshot(
+  parsed: unknown,
+  name: string,
+  keepDigestOfPath = false,
+): SnapshotData {
   const isObject = (value: unknown): value is Record<string, unknown> =>
     typeof value === "object" && value !== null && !Array.isArray(value);
   if (

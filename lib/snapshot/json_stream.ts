@@ -1,0 +1,268 @@
+/**
+ * Parsing a snapshot's JSON text as it arrives, piece by piece: the whole text is never held
+ * (for 300,000 paths, about 60 MB as one string, and as much again while its pieces were
+ * joined). The result is the value JSON.parse gives for the whole text: each value inside
+ * the top-level object's object-valued fields (one structure entry, one list of paths) is
+ * handed to JSON.parse on its own, and everything between them is checked here, so that a
+ * text JSON.parse refuses is refused too.
+ */
+
+/** Where the parser is between two values. */
+const enum At {
+  Start,
+  TopKey,
+  TopColon,
+  TopValue,
+  TopAfter,
+  InnerKey,
+  InnerColon,
+  InnerValue,
+  InnerAfter,
+  Done,
+}
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const COMMA = 0x2c;
+const COLON = 0x3a;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
+
+/** JSON's whitespace: space, tab, line feed, carriage return. */
+function isSpace(c: number): boolean {
+  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+}
+
+/** Sets `object[key]` as JSON.parse would: a key named __proto__ stays an own property. */
+function define(object: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === "__proto__") {
+    Object.defineProperty(object, key, {
+      value,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  } else object[key] = value;
+}
+
+/** A JSON text parsed from pieces: push each piece, then end() gives JSON.parse's value. */
+export class JsonPieceParser {
+  private buf = "";
+  private pos = 0;
+  private at = At.Start;
+  private first = true;
+  private readonly root: Record<string, unknown> = {};
+  private topKey = "";
+  private innerKey = "";
+  private inner: Record<string, unknown> = {};
+  /** The text so far, when the top-level value is not an object (JSON.parse takes it whole). */
+  private whole?: string[];
+  // The value being scanned: where it starts, how far it is scanned, and the scan's state.
+  private valueStart = -1;
+  private scanned = 0;
+  private depth = 0;
+  private inString = false;
+  private escaped = false;
+  /** The scanned string has no escape and no control character: its text is its value. */
+  private plain = true;
+
+  /** Takes the next piece of the text; throws a SyntaxError where the text is not JSON. */
+  push(text: string): void {
+    if (this.whole) {
+      this.whole.push(text);
+      return;
+    }
+    const keep = this.valueStart >= 0 ? this.valueStart : this.pos;
+    this.buf = keep < this.buf.length ? this.buf.slice(keep) + text : text;
+    this.pos -= keep;
+    this.scanned -= keep;
+    if (this.valueStart >= 0) this.valueStart = 0;
+    this.run(false);
+  }
+
+  /** The parsed value, once the whole text is pushed. */
+  end(): unknown {
+    if (this.whole) return JSON.parse(this.whole.join(""));
+    this.run(true);
+    if (this.at !== At.Done) throw new SyntaxError("Unexpected end of JSON input");
+    return this.root;
+  }
+
+  private fail(what: string): never {
+    throw new SyntaxError(`${what} in JSON`);
+  }
+
+  /** The next character that is not whitespace (its code), or -1 at the end of the buffer. */
+  private next(): number {
+    const buf = this.buf;
+    while (this.pos < buf.length) {
+      const c = buf.charCodeAt(this.pos);
+      if (!isSpace(c)) return c;
+      this.pos++;
+    }
+    return -1;
+  }
+
+  private unexpected(c: number): never {
+    this.fail(`Unexpected token '${String.fromCharCode(c)}'`);
+  }
+
+  private run(final: boolean): void {
+    for (;;) {
+      if (this.at === At.TopValue || this.at === At.InnerValue || this.valueStart >= 0) {
+        if (this.valueStart < 0 && this.next() < 0) return;
+        if (
+          this.at === At.TopValue && this.valueStart < 0 &&
+          this.buf.charCodeAt(this.pos) === OPEN_BRACE
+        ) {
+          this.pos++;
+          this.inner = {};
+          define(this.root, this.topKey, this.inner);
+          this.at = At.InnerKey;
+          this.first = true;
+          continue;
+        }
+        const raw = this.scanValue(final);
+        if (raw === undefined) return;
+        this.took(raw);
+        continue;
+      }
+      const c = this.next();
+      if (c < 0) return;
+      switch (this.at) {
+        case At.Start:
+          if (c !== OPEN_BRACE) {
+            this.whole = [this.buf.slice(this.pos)];
+            this.buf = "";
+            return;
+          }
+          this.pos++;
+          this.at = At.TopKey;
+          this.first = true;
+          break;
+        case At.TopKey:
+        case At.InnerKey:
+          if (c === CLOSE_BRACE && this.first) {
+            this.pos++;
+            this.at = this.at === At.TopKey ? At.Done : At.TopAfter;
+          } else if (c === QUOTE) {
+            const raw = this.scanValue(final);
+            if (raw === undefined) return;
+            this.took(raw);
+          } else this.unexpected(c);
+          break;
+        case At.TopColon:
+        case At.InnerColon:
+          if (c !== COLON) this.unexpected(c);
+          this.pos++;
+          this.at = this.at === At.TopColon ? At.TopValue : At.InnerValue;
+          break;
+        case At.TopAfter:
+        case At.InnerAfter: {
+          const top = this.at === At.TopAfter;
+          this.pos++;
+          if (c === COMMA) {
+            this.at = top ? At.TopKey : At.InnerKey;
+            this.first = false;
+          } else if (c === CLOSE_BRACE) this.at = top ? At.Done : At.TopAfter;
+          else this.unexpected(c);
+          break;
+        }
+        case At.Done:
+          this.unexpected(c);
+      }
+    }
+  }
+
+  /** Stores a scanned key or value where the parser is. */
+  private took(raw: string): void {
+    // A key without escapes is its text (it is copied when it becomes a property's name).
+    const key = this.at === At.TopKey || this.at === At.InnerKey;
+    const value = key && this.plain ? raw.slice(1, -1) : JSON.parse(raw);
+    switch (this.at) {
+      case At.TopKey:
+        this.topKey = value;
+        this.at = At.TopColon;
+        break;
+      case At.InnerKey:
+        this.innerKey = value;
+        this.at = At.InnerColon;
+        break;
+      case At.TopValue:
+        define(this.root, this.topKey, value);
+        this.at = At.TopAfter;
+        break;
+      case At.InnerValue:
+        define(this.inner, this.innerKey, value);
+        this.at = At.InnerAfter;
+        break;
+    }
+  }
+
+  /**
+   * The text of the value (or key) at `pos`, once it is all in the buffer (undefined until
+   * then; the scan goes on where it stopped when more text comes).
+   */
+  private scanValue(final: boolean): string | undefined {
+    const buf = this.buf;
+    if (this.valueStart < 0) {
+      this.valueStart = this.pos;
+      this.scanned = this.pos;
+      this.depth = 0;
+      this.inString = false;
+      this.escaped = false;
+      this.plain = true;
+    }
+    const start = this.valueStart;
+    const opening = buf.charCodeAt(start);
+    let end = -1;
+    let i = this.scanned;
+    if (opening !== QUOTE && opening !== OPEN_BRACE && opening !== OPEN_BRACKET) {
+      // A number, true, false or null: it ends before the next delimiter.
+      for (; i < buf.length; i++) {
+        const c = buf.charCodeAt(i);
+        if (c === COMMA || c === CLOSE_BRACE || c === CLOSE_BRACKET || isSpace(c)) break;
+      }
+      if (i < buf.length || final) end = i;
+    } else {
+      let { depth, inString, escaped, plain } = this;
+      for (; i < buf.length; i++) {
+        const c = buf.charCodeAt(i);
+        if (inString) {
+          if (escaped) escaped = false;
+          else if (c === BACKSLASH) {
+            escaped = true;
+            plain = false;
+          } else if (c === QUOTE) {
+            inString = false;
+            if (depth === 0) {
+              end = i + 1;
+              break;
+            }
+          } else if (c < 0x20) plain = false;
+        } else if (c === QUOTE) inString = true;
+        else if (c === OPEN_BRACE || c === OPEN_BRACKET) depth++;
+        else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
+          if (--depth === 0) {
+            end = i + 1;
+            break;
+          }
+        }
+      }
+      this.depth = depth;
+      this.inString = inString;
+      this.escaped = escaped;
+      this.plain = plain;
+    }
+    if (end < 0) {
+      this.scanned = i;
+      if (final) this.fail("Unexpected end");
+      return undefined;
+    }
+    this.valueStart = -1;
+    this.pos = end;
+    return buf.slice(start, end);
+  }
+}
