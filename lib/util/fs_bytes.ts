@@ -106,7 +106,11 @@ function time(seconds: bigint, nanoseconds: number): Date {
   return new Date(Number(seconds) * 1000 + Math.floor(nanoseconds / 1e6));
 }
 
-/** A statx result as Deno's FileInfo (times with millisecond precision, as Deno's). */
+/**
+ * A statx result as Deno's FileInfo, with Deno's precision: milliseconds, but ctime in whole
+ * seconds as Deno gives it (create compares the ctime of a scan, Deno's lstat, with that of a
+ * read, statx here: the same precision, or no unchanged file is ever recognised).
+ */
 function fileInfoOf(buffer: Uint8Array<ArrayBuffer>): Deno.FileInfo {
   const view = new DataView(buffer.buffer);
   const mode = view.getUint16(28, true);
@@ -125,7 +129,7 @@ function fileInfoOf(buffer: Uint8Array<ArrayBuffer>): Deno.FileInfo {
     mtime: at(112),
     atime: at(64),
     birthtime: at(80),
-    ctime: at(96),
+    ctime: time(view.getBigInt64(96, true), 0),
     dev: 0,
     ino: Number(view.getBigUint64(32, true)),
     mode,
