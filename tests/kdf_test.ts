@@ -8,8 +8,8 @@ import {
   newScryptSettings,
   scryptKey,
   SHA512,
-  toHex,
 } from "../lib/crypto/kdf.ts";
+import { toHex } from "../lib/util/bytes.ts";
 import { BlockCodec, newNonce } from "../lib/codec/block.ts";
 import { BlockAuthError, SpareError } from "../lib/util/errors.ts";
 

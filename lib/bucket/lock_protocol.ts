@@ -15,7 +15,7 @@
 import type { Bucket } from "./bucket.ts";
 import { LOCK_KEY } from "./bucket.ts";
 import { isLivenessPath, LivenessFile, runGone } from "./stale.ts";
-import { SpareError } from "../util/mod.ts";
+import { randomHex, sleep, SpareError } from "../util/mod.ts";
 
 /** Where each run's lock object lives (keys starting with "." are internal, FORMAT.md). */
 export const LOCK_OBJECTS = ".spare-locks/";
@@ -81,15 +81,7 @@ export function parseLockHolder(body: Uint8Array): LockHolder {
 
 /** A new lock object key: sorts by the time it was made. */
 function newLockObjectKey(): string {
-  const random = Array.from(
-    crypto.getRandomValues(new Uint8Array(8)),
-    (b) => b.toString(16).padStart(2, "0"),
-  ).join("");
-  return `${LOCK_OBJECTS}${String(Date.now()).padStart(13, "0")}-${random}`;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+  return `${LOCK_OBJECTS}${String(Date.now()).padStart(13, "0")}-${randomHex(8)}`;
 }
 
 /** The lock of one run on one bucket: acquire, then release. */

@@ -10,9 +10,10 @@ import {
   discardable,
   noteBlockBytes,
   noteTransientBytes,
+  randomHex,
   Semaphore,
 } from "../util/mod.ts";
-import { AesSiv, deriveKey, type KdfSettings, SHA512, toHex } from "../crypto/mod.ts";
+import { AesSiv, deriveKey, type KdfSettings, SHA512 } from "../crypto/mod.ts";
 import { compressLzma, decompress, DEFAULT_LEVEL, storedIfIncompressible } from "./xz.ts";
 
 /** Plaintext bytes per block. */
@@ -22,7 +23,7 @@ const encoder = new TextEncoder();
 
 /** 16 random bytes as 32 lowercase hex characters, fresh for every block. */
 export function newNonce(): string {
-  return toHex(crypto.getRandomValues(new Uint8Array(16)));
+  return randomHex(16);
 }
 
 /** Seals and opens blocks with the key derived from one password. */

@@ -5,7 +5,7 @@
  * bytes. The JSON comes from the bucket: it is checked before anything is derived.
  */
 import { scrypt } from "node:crypto";
-import { SpareError } from "../util/mod.ts";
+import { SpareError, toHex } from "../util/mod.ts";
 
 /** The object that holds the key derivation settings of a hardened bucket. */
 export const KDF_KEY = ".spare-kdf";
@@ -142,11 +142,6 @@ export function scryptKey(
 
 function mib(bytes: number): number {
   return Math.round(bytes / 1024 / 1024 * 10) / 10;
-}
-
-/** Bytes as lowercase hex. */
-export function toHex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 function fromHex(hex: string): Uint8Array {

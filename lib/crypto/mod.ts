@@ -14,6 +14,5 @@ export {
   type KdfSettings,
   newScryptSettings,
   SHA512,
-  toHex,
 } from "./kdf.ts";
 export { AesSiv } from "./siv.ts";

@@ -3,8 +3,7 @@
  * away just before signing, and what came back: the answer (status, S3 code, the headers
  * such as Date and x-amz-bucket-region) or why there was none (TLS, DNS, refused, timeout).
  */
-import { createHash } from "node:crypto";
-import { errorName, httpStatus, type ObjectStore } from "../s3/mod.ts";
+import { contentMd5, errorName, httpStatus, type ObjectStore } from "../s3/mod.ts";
 
 /** What the server answered (an error answer included). */
 export interface Answer {
@@ -154,7 +153,7 @@ export async function probe<T>(
         const body = typeof request.body === "string" || request.body instanceof Uint8Array
           ? request.body
           : "";
-        request.headers["content-md5"] = createHash("md5").update(body).digest("base64");
+        request.headers["content-md5"] = contentMd5(body);
       }
       Object.assign(request.headers, edits.set ?? {});
       return await next(args);

@@ -3,6 +3,7 @@
  * `.spare` or a backup's key), all removed at the end: conditional writes, checksum headers,
  * the DeleteObjects forms, and whether a new key is listed at once.
  */
+import { randomHex, sleep } from "../util/mod.ts";
 import {
   DeleteBucketCommand,
   DeleteObjectCommand,
@@ -21,11 +22,7 @@ const LISTING_PATIENCE_MS = 5000;
 
 /** The probe keys' common start: `.spare-doctor-` and 16 random hex digits. */
 export function probeKeyBase(): string {
-  const hex = Array.from(
-    crypto.getRandomValues(new Uint8Array(8)),
-    (b) => b.toString(16).padStart(2, "0"),
-  ).join("");
-  return `.spare-doctor-${hex}`;
+  return `.spare-doctor-${randomHex(8)}`;
 }
 
 /** Headers that make a request carry a flexible checksum. */
@@ -184,7 +181,7 @@ export class WriteProbes {
         );
         return;
       }
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await sleep(100);
     }
   }
 

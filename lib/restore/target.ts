@@ -17,6 +17,7 @@ import {
   mkdirBytes,
   type OpenFile,
   openReadBytes,
+  randomHex,
   readDirNames,
   readLinkPath,
   renameBytes,
@@ -256,11 +257,7 @@ export class RestoreTarget {
   /** Creates a new empty file under a temporary name in the directory of `path`. */
   createTemporary(path: string): TemporaryFile {
     this.requireParent(path);
-    const random = Array.from(
-      crypto.getRandomValues(new Uint8Array(8)),
-      (b) => b.toString(16).padStart(2, "0"),
-    ).join("");
-    const temporary = `${this.abs(parentOf(path))}/${TEMPORARY_PREFIX}${random}`;
+    const temporary = `${this.abs(parentOf(path))}/${TEMPORARY_PREFIX}${randomHex(8)}`;
     const file = hasEscapedBytes(temporary)
       ? createNewBytes(temporary, 0o600)
       : Deno.openSync(temporary, { write: true, createNew: true, mode: 0o600 });

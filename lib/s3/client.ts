@@ -27,11 +27,10 @@ import {
   conditionalWriteRefused,
   destroyBody,
   readBody,
-  sleep,
   withoutFlexibleChecksums,
 } from "./request.ts";
 import { trustedCertificates } from "./trust.ts";
-import { forEachConcurrent, SpareError } from "../util/mod.ts";
+import { forEachConcurrent, sleep, SpareError } from "../util/mod.ts";
 import {
   BodyLengthError,
   describeS3Error,

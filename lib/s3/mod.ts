@@ -11,3 +11,4 @@ export { type Addressing, defaultAddressing, endpointUrl, type S3Config } from "
 export { errorName, httpStatus } from "./errors.ts";
 export { proxySettings } from "./proxy.ts";
 export { caCertFile, trustedCertificates } from "./trust.ts";
+export { contentMd5 } from "./request.ts";

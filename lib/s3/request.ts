@@ -7,11 +7,6 @@ import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import { errorName, httpStatus, TruncatedBodyError } from "./errors.ts";
 
-/** Resolves after `ms` milliseconds. */
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 /**
  * Reads a response body of `length` bytes into one array allocated up front (the SDK's
  * collector keeps every piece until the end, then copies them together). Rejects when the
@@ -82,6 +77,11 @@ export function destroyBody(body: unknown): void {
   if (body instanceof Readable) body.destroy();
 }
 
+/** The Content-MD5 header's value for a request body. */
+export function contentMd5(body: string | Uint8Array): string {
+  return createHash("md5").update(body).digest("base64");
+}
+
 /**
  * SDK middleware, run after the SDK's own checksum middleware: takes out every
  * flexible-checksum header (x-amz-checksum-*, x-amz-sdk-checksum-*; the SDK adds CRC32 to
@@ -104,7 +104,7 @@ export const withoutFlexibleChecksums = (next: any, context: any) => (args: any)
       context?.commandName === "DeleteObjectsCommand" &&
       (typeof body === "string" || body instanceof Uint8Array)
     ) {
-      headers["content-md5"] = createHash("md5").update(body).digest("base64");
+      headers["content-md5"] = contentMd5(body);
     }
   }
   return next(args);

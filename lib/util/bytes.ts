@@ -13,3 +13,13 @@ export function concatBytes(chunks: Uint8Array[]): Uint8Array {
   }
   return out;
 }
+
+/** Bytes as lowercase hex. */
+export function toHex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** `count` random bytes as lowercase hex (twice as many characters). */
+export function randomHex(count: number): string {
+  return toHex(crypto.getRandomValues(new Uint8Array(count)));
+}

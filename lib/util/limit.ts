@@ -1,4 +1,4 @@
-/** Bounding concurrency: a counting semaphore. */
+/** Bounding concurrency and waiting: a counting semaphore, loops with a bound, sleep. */
 
 /** A counting semaphore: at most `size` holders at once, served in order. */
 export class Semaphore {
@@ -87,4 +87,9 @@ export async function forEachConcurrent<T>(
   };
   await Promise.all(Array.from({ length: Math.max(1, concurrency) }, loop));
   if (failure) throw failure.error;
+}
+
+/** Resolves after `ms` milliseconds. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -5,7 +5,7 @@
  *
  * May import: nothing of lib/ (only Deno and npm packages). Everything else may import util.
  */
-export { concatBytes } from "./bytes.ts";
+export { concatBytes, randomHex, toHex } from "./bytes.ts";
 export { ContentHasher } from "./digest.ts";
 export {
   BlockAuthError,
@@ -18,7 +18,7 @@ export {
 export { offHeap, openFirstLibrary, pinned } from "./ffi.ts";
 export { columns, humanBytes, localIsoTime, modeString } from "./format.ts";
 export { anyGlob, type GlobMatcher, globMatcher, relativePath } from "./glob.ts";
-export { forEachConcurrent, Semaphore } from "./limit.ts";
+export { forEachConcurrent, Semaphore, sleep } from "./limit.ts";
 export { Log } from "./log.ts";
 export {
   collectEvery,
