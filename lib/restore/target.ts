@@ -11,6 +11,7 @@ import {
   createNewBytes,
   hasEscapedBytes,
   lchownBytes,
+  libcUsable,
   linkBytes,
   lstatPath,
   lutimesBytes,
@@ -248,7 +249,11 @@ export class RestoreTarget {
   /** Opens the regular file at `path` for reading. */
   openRead(path: string): OpenFile {
     const absolute = this.abs(path);
-    if (!hasEscapedBytes(absolute)) return Deno.openSync(absolute, { read: true });
+    // Through libc where it can be called, as create opens files: no symlink swapped in
+    // since the lstat is followed, no FIFO waited on.
+    if (!libcUsable() && !hasEscapedBytes(absolute)) {
+      return Deno.openSync(absolute, { read: true });
+    }
     const { file } = openReadBytes(absolute);
     if (!file) throw new SpareError(`${displayPath(path)} is not a regular file`);
     return file;
