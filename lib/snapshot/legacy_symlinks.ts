@@ -42,6 +42,26 @@ function pointsIntoTree(entry: SymlinkEntry): boolean {
 }
 
 /**
+ * The paths of the links that `structure` shows 0.4.0, by the rule in this module's comment:
+ * `links` are the snapshot's symlinks, `typeOf` the type of any path of the snapshot.
+ */
+export function shownSymlinks(
+  links: [string, SymlinkEntry][],
+  typeOf: (path: string) => Entry["type"] | undefined,
+): Set<string> {
+  const kept = new Set<string>();
+  const sorted = [...links].sort((a, b) => compareCodePoints(a[0], b[0]));
+  for (const [path, entry] of sorted) {
+    if (!pointsIntoTree(entry)) continue;
+    const type = typeOf(entry.target);
+    if (!type || compareCodePoints(entry.target, path) >= 0) continue;
+    if (type === "symlink" && !kept.has(entry.target)) continue;
+    kept.add(path);
+  }
+  return kept;
+}
+
+/**
  * Splits a structure into what 0.4.0 sees (`structure`) and the symlinks it must not see
  * (`symlinks`), by the rule in this module's comment. When every link is shown, `structure`
  * is the object given (not a copy).
@@ -49,17 +69,9 @@ function pointsIntoTree(entry: SymlinkEntry): boolean {
 export function splitSymlinks(
   structure: Record<string, Entry>,
 ): { structure: Record<string, Entry>; symlinks: Record<string, SymlinkEntry> } {
-  const kept = new Set<string>();
   const links = Object.keys(structure).filter((p) => structure[p].type === "symlink")
-    .sort(compareCodePoints);
-  for (const path of links) {
-    const entry = structure[path] as SymlinkEntry;
-    if (!pointsIntoTree(entry)) continue;
-    const target = structure[entry.target];
-    if (!target || compareCodePoints(entry.target, path) >= 0) continue;
-    if (target.type === "symlink" && !kept.has(entry.target)) continue;
-    kept.add(path);
-  }
+    .map((p): [string, SymlinkEntry] => [p, structure[p] as SymlinkEntry]);
+  const kept = shownSymlinks(links, (path) => structure[path]?.type);
   // Usually every link is kept (or there are none): then structure is shown as it is,
   // without a copy (for 20,000 entries, some MiB while the snapshot is written).
   if (kept.size === links.length) return { structure, symlinks: {} };

@@ -6,26 +6,28 @@
  *
  * May import: bucket, codec, util.
  */
-export { ancestorsOf, describeRefused, displayPath } from "./check.ts";
+export { ancestorsOf, describeRefused, displayPath, entryProblem } from "./check.ts";
 export { countChanges, diffSnapshots } from "./diff.ts";
-export { legacyTarget } from "./legacy_symlinks.ts";
+export { legacyTarget, shownSymlinks } from "./legacy_symlinks.ts";
 export { type Selection, selectSnapshot } from "./select.ts";
 export {
   digestByPath,
   type DirectoryEntry,
   encodeSnapshotBlocks,
+  encodeSourceBlocks,
   type Entry,
   type FileEntry,
   newSnapshotPrefix,
   SNAPSHOT_PREFIX,
   type SnapshotData,
+  type SnapshotSource,
   type SymlinkEntry,
   ulidTime,
 } from "./snapshot.ts";
 export {
   isStoredMetadata,
   readSnapshot,
-  readSnapshotKeepingMetadata,
+  readSnapshotInto,
   resolveSnapshot,
   snapshotNames,
   type StoredMetadata,

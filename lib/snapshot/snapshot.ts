@@ -66,6 +66,20 @@ export function isSnapshotPrefix(name: string): boolean {
 }
 
 /**
+ * A snapshot to write, handed out in order: create writes its scan this way without building
+ * the snapshot as objects. Each iterable is walked once.
+ */
+export interface SnapshotSource {
+  identity: string;
+  /** Each digest with its paths. */
+  files: Iterable<[string, string[]]>;
+  /** Each path with its entry as JSON text; the links 0.4.0 must not see are left out. */
+  structure: Iterable<[string, string]>;
+  /** The links 0.4.0 must not see (lib/snapshot/legacy_symlinks.ts), as structure has them. */
+  symlinks: Iterable<[string, string]>;
+}
+
+/**
  * Serializes snapshot metadata with 0.4.0's key order: files, structure, identity; the
  * symlinks 0.4.0 cannot restore go to a last field of ours, `symlinks`, when there are any.
  */
@@ -73,18 +87,45 @@ export function encodeSnapshot(snapshot: SnapshotData): Uint8Array {
   return concatBytes([...encodeSnapshotBlocks(snapshot, 1 << 20)]);
 }
 
+/** The source that writes `snapshot` (see encodeSnapshot). */
+export function sourceOf(snapshot: SnapshotData): SnapshotSource {
+  const { structure, symlinks } = splitSymlinks(snapshot.structure);
+  return {
+    identity: snapshot.identity,
+    files: Object.entries(snapshot.files),
+    structure: jsonEntries(structure),
+    symlinks: jsonEntries(symlinks),
+  };
+}
+
+/** Each key of `object` with its value as JSON (keys whose value JSON leaves out are left out). */
+function* jsonEntries(object: Record<string, unknown>): Generator<[string, string]> {
+  for (const key of Object.keys(object)) {
+    const value = JSON.stringify(object[key]);
+    if (value !== undefined) yield [key, value];
+  }
+}
+
 /**
  * The bytes encodeSnapshot gives, cut into blocks of `blockSize` (the last one shorter),
  * written as they are handed out: the whole text is never held, neither as a string nor as
  * bytes (for 20,000 files, 5.4 MB each). Each block is a new array.
  */
-export function* encodeSnapshotBlocks(
+export function encodeSnapshotBlocks(
   snapshot: SnapshotData,
+  blockSize: number,
+): Generator<Uint8Array> {
+  return encodeSourceBlocks(sourceOf(snapshot), blockSize);
+}
+
+/** encodeSnapshotBlocks of a snapshot handed out by `source`. */
+export function* encodeSourceBlocks(
+  source: SnapshotSource,
   blockSize: number,
 ): Generator<Uint8Array> {
   let block = new Uint8Array(blockSize);
   let used = 0;
-  for (const piece of snapshotJsonPieces(snapshot)) {
+  for (const piece of snapshotJsonPieces(source)) {
     const { read, written } = utf8.encodeInto(piece, block.subarray(used));
     used += written;
     // The block is full: the rest of the piece, as bytes, goes on in the next blocks.
@@ -111,45 +152,40 @@ const utf8 = new TextEncoder();
 /** Pieces of text handed out at a time by snapshotJsonPieces. */
 const PIECE_CHARS = 64 * 1024;
 
-/** encodeSnapshot's JSON text, in pieces of about PIECE_CHARS. */
-function* snapshotJsonPieces(snapshot: SnapshotData): Generator<string> {
-  const { structure, symlinks } = splitSymlinks(snapshot.structure);
-  let text = '{"files":';
-  for (const [name, object] of jsonFields(snapshot, structure, symlinks)) {
-    if (name !== "files") text += `,${JSON.stringify(name)}:`;
-    if (typeof object === "string") {
-      text += JSON.stringify(object);
-      continue;
+/** The JSON text of a snapshot, in pieces of about PIECE_CHARS. */
+function* snapshotJsonPieces(source: SnapshotSource): Generator<string> {
+  let text = '{"files":{';
+  let separator = "";
+  for (const [digest, paths] of source.files) {
+    text += `${separator}${JSON.stringify(digest)}:${JSON.stringify(paths)}`;
+    separator = ",";
+    if (text.length >= PIECE_CHARS) {
+      yield text;
+      text = "";
     }
-    let separator = "{";
-    for (const key of Object.keys(object)) {
-      const value = JSON.stringify(object[key]);
-      if (value === undefined) continue;
-      text += `${separator}${JSON.stringify(key)}:${value}`;
-      separator = ",";
-      if (text.length >= PIECE_CHARS) {
-        yield text;
-        text = "";
-      }
-    }
-    text += separator === "{" ? "{}" : "}";
   }
+  text += '},"structure":{';
+  separator = "";
+  for (const [path, entry] of source.structure) {
+    text += `${separator}${JSON.stringify(path)}:${entry}`;
+    separator = ",";
+    if (text.length >= PIECE_CHARS) {
+      yield text;
+      text = "";
+    }
+  }
+  text += `},"identity":${JSON.stringify(source.identity)}`;
+  separator = `,${JSON.stringify(SYMLINKS_FIELD)}:{`;
+  for (const [path, entry] of source.symlinks) {
+    text += `${separator}${JSON.stringify(path)}:${entry}`;
+    separator = ",";
+    if (text.length >= PIECE_CHARS) {
+      yield text;
+      text = "";
+    }
+  }
+  if (separator === ",") text += "}";
   yield text + "}";
-}
-
-/** The top-level fields of a snapshot's JSON, in 0.4.0's order (see encodeSnapshot). */
-function jsonFields(
-  snapshot: SnapshotData,
-  structure: Record<string, unknown>,
-  symlinks: Record<string, unknown>,
-): [string, Record<string, unknown> | string][] {
-  const fields: [string, Record<string, unknown> | string][] = [
-    ["files", snapshot.files],
-    ["structure", structure],
-    ["identity", snapshot.identity],
-  ];
-  if (Object.keys(symlinks).length) fields.push([SYMLINKS_FIELD, symlinks]);
-  return fields;
 }
 
 /**

@@ -16,6 +16,7 @@ const LIBC_SYMBOLS = {
   statx: { parameters: ["i32", "buffer", "i32", "u32", "buffer"], result: "i32" },
   readlink: { parameters: ["buffer", "buffer", "usize"], result: "isize" },
   open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
+  openat: { parameters: ["i32", "buffer", "i32", "u32"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
   // variadic in C; its third argument is an int here, passed as a fixed one is on Linux
   fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
@@ -38,7 +39,8 @@ let libc: Libc | undefined;
 /** True where names are bytes that Deno may not read back (Linux); elsewhere names are text. */
 export const namesAreBytes = Deno.build.os === "linux";
 
-function symbols(): Libc {
+/** The libc functions (for lib/util/fs_at.ts; others call the functions here). */
+export function symbols(): Libc {
   if (!libc) {
     if (!namesAreBytes) throw new Error("names that are not UTF-8 are only handled on Linux");
     libc = Deno.dlopen("libc.so.6", LIBC_SYMBOLS).symbols;
@@ -66,19 +68,19 @@ export function libcUsable(): boolean {
 }
 
 const AT_FDCWD = -100;
-const AT_SYMLINK_NOFOLLOW = 0x100;
-const AT_EMPTY_PATH = 0x1000;
-const STATX_BASIC_STATS = 0x7ff;
+export const AT_SYMLINK_NOFOLLOW = 0x100;
+export const AT_EMPTY_PATH = 0x1000;
+export const STATX_BASIC_STATS = 0x7ff;
 const O_WRONLY = 0o1;
 const O_CREAT = 0o100;
 const O_EXCL = 0o200;
-const O_NONBLOCK = 0o4000;
-const O_CLOEXEC = 0o2000000;
-const F_SETFL = 4;
-const ENXIO = 6;
-const ELOOP = 40;
+export const O_NONBLOCK = 0o4000;
+export const O_CLOEXEC = 0o2000000;
+export const F_SETFL = 4;
+export const ENXIO = 6;
+export const ELOOP = 40;
 /** O_NOFOLLOW: its value differs between x86_64 and the generic (aarch64) ABI. */
-const O_NOFOLLOW = Deno.build.arch === "x86_64" ? 0o400000 : 0o100000;
+export const O_NOFOLLOW = Deno.build.arch === "x86_64" ? 0o400000 : 0o100000;
 
 const ERRORS: Record<number, [new (message: string) => Error, string]> = {
   1: [Deno.errors.PermissionDenied, "Operation not permitted"],
@@ -91,13 +93,14 @@ const ERRORS: Record<number, [new (message: string) => Error, string]> = {
 };
 
 /** The error of a failed call, as Deno would raise it (the path in the shown form). */
-function failure(call: string, path: string): Error {
+export function failure(call: string, path: string): Error {
   const errno = new Deno.UnsafePointerView(symbols().__errno_location()!).getInt32();
   const [kind, text] = ERRORS[errno] ?? [Error, `error ${errno}`];
   return new kind(`${text} (os error ${errno}): ${call} '${showName(path)}'`);
 }
 
-function check(result: number | bigint, call: string, path: string): number {
+/** The result of a libc call, or its failure thrown as Deno would throw it. */
+export function check(result: number | bigint, call: string, path: string): number {
   if (Number(result) < 0) throw failure(call, path);
   return Number(result);
 }
