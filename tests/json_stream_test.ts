@@ -10,7 +10,8 @@ import {
   encodeSnapshot,
   type SnapshotData,
 } from "../lib/snapshot/snapshot.ts";
-import { readSnapshot } from "../lib/snapshot/stored.ts";
+import { readSnapshot, readSnapshotTable } from "../lib/snapshot/stored.ts";
+import { viewOfData, viewOfTable } from "./snapshot_views.ts";
 import { BlockCodec } from "../lib/codec/block.ts";
 import { assert, assertEquals } from "./assert.ts";
 import { cliEnv, hasServer } from "./cli.ts";
@@ -177,6 +178,12 @@ Deno.test({
         for (const size of [1, 3, 1000]) {
           assertEquals(decodeParsedSnapshot(parseInPieces(text, size), snapshot), plain, name);
         }
+        // restore's compact form, read as it streams
+        assertEquals(
+          viewOfTable(await readSnapshotTable(bucket, codec, listing, snapshot)),
+          viewOfData(plain),
+          name,
+        );
       } finally {
         close();
       }

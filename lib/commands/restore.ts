@@ -4,10 +4,12 @@ import { withLock } from "../bucket/mod.ts";
 import { FullDiskError, prepareTarget, restoreSnapshot } from "../restore/mod.ts";
 import {
   readSnapshot,
+  readSnapshotTable,
   resolveSnapshot,
   type Selection,
   selectSnapshot,
   SNAPSHOT_PREFIX,
+  SnapshotTable,
 } from "../snapshot/mod.ts";
 import {
   type Command,
@@ -35,9 +37,13 @@ export const restoreCommand: Command = {
       const result = await withLock(bucket, "restore", log, async (signal) => {
         const listing = await bucket.listing();
         const name = resolveSnapshot(listing, flags.snapshot);
-        const whole = await readSnapshot(bucket, codec, listing, name);
-        const snapshot = selection ? selectSnapshot(whole, selection) : whole;
-        if (selection && Object.keys(snapshot.structure).length === 0) {
+        // A partial restore selects from the decoded snapshot; a whole one reads it compactly.
+        const snapshot = selection
+          ? SnapshotTable.fromData(
+            selectSnapshot(await readSnapshot(bucket, codec, listing, name), selection),
+          )
+          : await readSnapshotTable(bucket, codec, listing, name);
+        if (selection && snapshot.count === 0) {
           throw new SpareError(
             `nothing in snapshot ${name.slice(SNAPSHOT_PREFIX.length)} matches ` +
               `${describeSelection(context)} (spare ls lists what is there)`,

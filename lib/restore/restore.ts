@@ -27,7 +27,7 @@ import {
   displayPath,
   type Entry,
   SNAPSHOT_PREFIX,
-  type SnapshotData,
+  type SnapshotTable,
   type SymlinkEntry,
 } from "../snapshot/mod.ts";
 
@@ -62,10 +62,10 @@ export interface RestoreResult extends RestoreProgress {
   refused: number;
 }
 
-/** Paths of one content: a digest's paths, or every empty file (digest undefined). */
+/** Rows of one content: a digest's files, or every empty file (digest undefined). */
 interface Content {
   digest?: string;
-  paths: string[];
+  rows: number[];
 }
 
 /**
@@ -77,19 +77,18 @@ export async function restoreSnapshot(
   codec: BlockCodec,
   listing: BucketListing,
   name: string,
-  snapshot: SnapshotData,
+  table: SnapshotTable,
   log: Log,
   options: RestoreOptions,
 ): Promise<RestoreResult> {
   const id = name.slice(SNAPSHOT_PREFIX.length);
   const { signal } = options;
-  const structure = snapshot.structure;
   const target = new RestoreTarget(options.target, Boolean(options.resume));
   const owners = new Owners();
   const isRoot = Deno.uid() === 0;
   const unknownNames = new Set<string>();
-  const paths = Object.keys(structure).sort();
-  const refused = snapshot.refused ?? [];
+  const paths = table.paths;
+  const refused = table.refused;
   for (const entry of refused) log.error(`snapshot ${id}: refused ${describeRefused(entry)}`);
 
   const progress: RestoreProgress = {
@@ -99,10 +98,10 @@ export async function restoreSnapshot(
     bytesDone: 0,
     bytesDownloaded: 0,
   };
-  const filePaths = paths.filter((p) => structure[p].type === "file");
-  for (const path of filePaths) {
+  for (let row = 0; row < table.count; row++) {
+    if (table.type(row) !== "file") continue;
     progress.filesTotal++;
-    progress.bytesTotal += structure[path].size;
+    progress.bytesTotal += table.size(row);
   }
   let filesKept = 0;
   const report = () => options.onProgress?.(progress);
@@ -143,15 +142,18 @@ export async function restoreSnapshot(
   // Directories first, one level at a time, writable by us until the end. Directories that
   // the snapshot lists entries under but does not describe (0.4.0 records what lies below a
   // directory it skipped) are created as well.
-  const implied = impliedDirectories(structure);
+  const implied = impliedDirectories(table);
   if (implied.length > 0) {
     log.warn(
       `the snapshot lists entries below directories it does not describe (0.4.0 records what ` +
         `lies below a skipped directory); created with mode 0700: ${nameList(implied)}`,
     );
   }
-  const directories = [...paths.filter((p) => structure[p].type === "directory"), ...implied]
-    .sort();
+  const directories = [...implied];
+  for (let row = 0; row < table.count; row++) {
+    if (table.type(row) === "directory") directories.push(paths[row]);
+  }
+  directories.sort();
   for (const path of directories) {
     signal?.throwIfAborted();
     try {
@@ -160,35 +162,44 @@ export async function restoreSnapshot(
       throw fullDiskError(err, options.target, `the directory ${displayPath(path)}`, progress);
     }
   }
-  const removed = target.removeTemporaries(structure);
+  const removed = target.removeTemporaries(table);
   if (removed > 0) log.detail(`removed ${removed} partly written file(s) of an earlier run`);
 
   // Files: one download per digest, then hardlinks for the same inode, copies otherwise.
-  const listed = new Set<string>();
-  const contents: Content[] = [];
-  for (const [digest, digestPaths] of Object.entries(snapshot.files)) {
-    const own = digestPaths.filter((p) => structure[p]?.type === "file" && !listed.has(p));
-    own.forEach((p) => listed.add(p));
-    if (own.length > 0) contents.push({ digest, paths: own.sort() });
-  }
-  const empty = filePaths.filter((p) => !listed.has(p));
-  for (const path of empty) {
-    const entry = structure[path];
-    if (entry.type === "file" && !entry.empty && entry.size !== 0) {
-      log.warn(`${displayPath(path)} has no content in the snapshot; restored empty`);
+  const byDigest = new Map<string, number[]>();
+  const empty: number[] = [];
+  for (let row = 0; row < table.count; row++) {
+    if (table.type(row) !== "file") continue;
+    const digest = table.digest(row);
+    if (!digest) {
+      empty.push(row);
+      if (table.size(row) !== 0) {
+        log.warn(`${displayPath(paths[row])} has no content in the snapshot; restored empty`);
+      }
+      continue;
     }
+    const rows = byDigest.get(digest);
+    if (rows) rows.push(row);
+    else byDigest.set(digest, [row]);
   }
-  if (empty.length > 0) contents.push({ paths: empty });
+  const contents: Content[] = [...byDigest].map(([digest, rows]) => ({ digest, rows }));
+  byDigest.clear();
+  if (empty.length > 0) contents.push({ rows: empty });
 
   const replaced: string[] = [];
   /** Files written by this run (their stand-in inode numbers, see place). */
   let placed = 0;
   const hashes = new Map<string, string>();
-  /** True when the file at `path` (lstat `info`) already holds the content. */
-  const holds = async (path: string, info: Deno.FileInfo, digest: string | undefined) => {
+  /** True when the file at `path` (lstat `info`, snapshot size `size`) already holds the content. */
+  const holds = async (
+    path: string,
+    size: number,
+    info: Deno.FileInfo,
+    digest: string | undefined,
+  ) => {
     if (!info.isFile) return false;
     if (!digest) return info.size === 0;
-    if (info.size !== structure[path].size) return false;
+    if (info.size !== size) return false;
     const key = `${info.dev}:${info.ino}`;
     let found = hashes.get(key);
     if (found === undefined) {
@@ -205,6 +216,7 @@ export async function restoreSnapshot(
   const download = async (
     digest: string,
     path: string,
+    size: number,
     all: string[],
     finish: FileFinish | undefined,
   ): Promise<Uint8Array | undefined> => {
@@ -216,9 +228,7 @@ export async function restoreSnapshot(
     }
     const temporary = target.createTemporary(path);
     // Kept only when other paths of another inode are to get the same content.
-    const keep = all.length > 1 && structure[path].size <= KEPT_CONTENT
-      ? [] as Uint8Array[]
-      : undefined;
+    const keep = all.length > 1 && size <= KEPT_CONTENT ? [] as Uint8Array[] : undefined;
     try {
       const intact = await bucket.readContent(info, codec, async (block) => {
         keep?.push(block.slice()); // readContent frees the block once it was handed out
@@ -267,8 +277,13 @@ export async function restoreSnapshot(
     }
   };
 
-  const restoreContent = async ({ digest, paths: contentPaths }: Content) => {
+  const restoreContent = async ({ digest, rows }: Content) => {
     signal?.throwIfAborted();
+    const contentPaths = rows.map((row) => paths[row]);
+    /** The row of each path of the content. */
+    const rowOf = new Map(rows.map((row) => [paths[row], row]));
+    const entryOf = (path: string) => table.entry(rowOf.get(path)!);
+    const sizeOf = (path: string) => table.size(rowOf.get(path)!);
     // Resuming: the paths that already hold the content are kept.
     const intact = new Map<string, number>();
     for (const path of contentPaths) {
@@ -277,7 +292,7 @@ export async function restoreSnapshot(
       if (info.isDirectory) {
         throw new SpareError(`cannot restore ${path}: ${target.abs(path)} is a directory`);
       }
-      if (await holds(path, info, digest)) intact.set(path, info.ino!);
+      if (await holds(path, sizeOf(path), info, digest)) intact.set(path, info.ino!);
       else replaced.push(path);
     }
     const written = new Set<string>();
@@ -289,13 +304,13 @@ export async function restoreSnapshot(
     const place = async (path: string) => {
       // Finished before its rename, unless a copy is to read it later: its mode might not
       // let us (content kept in memory or no other inode: nothing reads it again).
-      const finish = !digest || structure[path].size <= KEPT_CONTENT || groups.size === 1
-        ? finishOf(structure[path])
+      const finish = !digest || sizeOf(path) <= KEPT_CONTENT || groups.size === 1
+        ? finishOf(entryOf(path))
         : undefined;
       if (!digest) target.writeEmpty(path, finish);
       else if (kept) target.writeContent(path, kept, finish);
       else if (source) await copy(source, path, digest, finish);
-      else kept = await download(digest, path, contentPaths, finish);
+      else kept = await download(digest, path, sizeOf(path), contentPaths, finish);
       source ??= path;
       if (finish) finished.add(path);
       // A file just written has an inode of its own: a number no other path has stands
@@ -306,7 +321,7 @@ export async function restoreSnapshot(
     // Paths that shared an inode share one again; each other inode gets its own copy.
     const groups = new Map<number, string[]>();
     for (const path of contentPaths) {
-      const inode = structure[path].inode;
+      const inode = table.inode(rowOf.get(path)!);
       const group = groups.get(inode);
       if (group) group.push(path);
       else groups.set(inode, [path]);
@@ -341,11 +356,11 @@ export async function restoreSnapshot(
     for (const path of contentPaths) {
       if (finished.has(path)) continue;
       signal?.throwIfAborted();
-      finishNode(path, structure[path]);
+      finishNode(path, entryOf(path));
     }
     for (const path of contentPaths) {
       progress.filesDone++;
-      progress.bytesDone += structure[path].size;
+      progress.bytesDone += sizeOf(path);
       if (written.has(path)) log.detail(displayPath(path));
       else filesKept++;
     }
@@ -361,9 +376,10 @@ export async function restoreSnapshot(
 
   // Symlinks, after every file and directory was written: the link text as read when we
   // have it, else 0.4.0's <root>/<target>.
-  for (const path of paths) {
-    const entry = structure[path];
-    if (entry.type !== "symlink") continue;
+  for (let row = 0; row < table.count; row++) {
+    if (table.type(row) !== "symlink") continue;
+    const path = paths[row];
+    const entry = table.entry(row) as SymlinkEntry;
     signal?.throwIfAborted();
     try {
       target.makeSymlink(path, symlinkText(options.target, entry));
@@ -375,8 +391,8 @@ export async function restoreSnapshot(
     log.detail(displayPath(path));
   }
   // Directories last, deepest first, so that their mtimes stay.
-  for (const path of [...paths].reverse()) {
-    if (structure[path].type === "directory") finishNode(path, structure[path]);
+  for (let row = table.count - 1; row >= 0; row--) {
+    if (table.type(row) === "directory") finishNode(paths[row], table.entry(row));
   }
   report();
   return { ...progress, snapshot: id, filesKept, refused: refused.length };

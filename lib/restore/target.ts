@@ -26,7 +26,7 @@ import {
   symlinkBytes,
   unlinkBytes,
 } from "../util/mod.ts";
-import { ancestorsOf, displayPath, type Entry, type SnapshotData } from "../snapshot/mod.ts";
+import { ancestorsOf, displayPath, type SnapshotTable } from "../snapshot/mod.ts";
 
 /** Files being restored are written under this prefix, in their final directory. */
 export const TEMPORARY_PREFIX = ".spare-tmp-";
@@ -38,14 +38,27 @@ export function parentOf(path: string): string {
 }
 
 /** Ancestors of the snapshot's paths that the snapshot does not describe, sorted. */
-export function impliedDirectories(structure: Record<string, Entry>): string[] {
+export function impliedDirectories(table: SnapshotTable): string[] {
   const implied = new Set<string>();
-  for (const path of Object.keys(structure)) {
+  const seen = new Set<string>();
+  for (let row = 0; row < table.count; row++) {
+    if (!table.type(row)) continue;
+    const path = table.paths[row];
+    const slash = path.lastIndexOf("/");
+    // the paths of one directory follow each other: its ancestors are looked at once
+    if (slash < 0 || seen.has(path.slice(0, slash))) continue;
     for (const ancestor of ancestorsOf(path)) {
-      if (!structure[ancestor]) implied.add(ancestor);
+      if (seen.has(ancestor)) continue;
+      seen.add(ancestor);
+      if (!described(table, ancestor)) implied.add(ancestor);
     }
   }
   return [...implied].sort();
+}
+
+/** True when the snapshot describes `path` (an entry that was not refused). */
+function described(table: SnapshotTable, path: string): boolean {
+  return table.type(table.rowOf(path)) !== undefined;
 }
 
 /** Up to `shown` names, then how many more. */
@@ -77,7 +90,7 @@ function lstatOrUndefined(path: string): Deno.FileInfo | undefined {
  */
 export async function prepareTarget(
   target: string,
-  snapshot: SnapshotData,
+  table: SnapshotTable,
   options: { resume?: boolean; snapshotId: string },
 ): Promise<boolean> {
   let info: Deno.FileInfo;
@@ -99,7 +112,7 @@ export async function prepareTarget(
     break;
   }
   if (!empty && !options.resume) {
-    throw new SpareError(notEmptyMessage(target, snapshot, options.snapshotId));
+    throw new SpareError(notEmptyMessage(target, table, options.snapshotId));
   }
   try {
     const probe = `${target}/.spare-write-test-${Deno.pid}`;
@@ -114,15 +127,15 @@ export async function prepareTarget(
 /** Why a non-empty target is refused, and how to complete an interrupted restore in it. */
 function notEmptyMessage(
   target: string,
-  snapshot: SnapshotData,
+  table: SnapshotTable,
   snapshotId: string,
 ): string {
-  const paths = Object.keys(snapshot.structure).sort();
+  const paths = table.paths.filter((_, row) => table.type(row) !== undefined);
   const missing: string[] = [];
   for (const path of paths) {
     if (!lstatOrUndefined(`${target}/${path}`)) missing.push(path);
   }
-  const temporaries = findTemporaries(target, snapshot.structure);
+  const temporaries = findTemporaries(target, table);
   const start = `restore target ${target} is not empty`;
   if (missing.length === paths.length && temporaries.length === 0) {
     return `${start}: restore only into an empty directory (or complete an interrupted ` +
@@ -141,11 +154,11 @@ function notEmptyMessage(
 }
 
 /** Temporary files of an earlier restore in the snapshot's directories (absolute paths). */
-function findTemporaries(root: string, structure: Record<string, Entry>): string[] {
+function findTemporaries(root: string, table: SnapshotTable): string[] {
   const directories = [
     "",
-    ...Object.keys(structure).filter((p) => structure[p].type === "directory"),
-    ...impliedDirectories(structure),
+    ...table.paths.filter((_, row) => table.type(row) === "directory"),
+    ...impliedDirectories(table),
   ];
   const found: string[] = [];
   for (const dir of directories) {
@@ -155,7 +168,7 @@ function findTemporaries(root: string, structure: Record<string, Entry>): string
     try {
       for (const name of readDirNames(absolute)) {
         const path = dir ? `${dir}/${name}` : name;
-        if (!name.startsWith(TEMPORARY_PREFIX) || structure[path]) continue;
+        if (!name.startsWith(TEMPORARY_PREFIX) || described(table, path)) continue;
         if (lstatOrUndefined(`${absolute}/${name}`)?.isFile) found.push(`${absolute}/${name}`);
       }
     } catch { /* unreadable: nothing of ours */ }
@@ -403,9 +416,9 @@ export class RestoreTarget {
    * When resuming: removes the temporary files an earlier run left in the snapshot's
    * directories; returns how many.
    */
-  removeTemporaries(structure: Record<string, Entry>): number {
+  removeTemporaries(table: SnapshotTable): number {
     if (!this.resume) return 0;
-    const found = findTemporaries(this.root, structure);
+    const found = findTemporaries(this.root, table);
     for (const path of found) removeFile(path);
     return found.length;
   }

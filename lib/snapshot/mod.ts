@@ -10,6 +10,7 @@ export { ancestorsOf, describeRefused, displayPath, entryProblem } from "./check
 export { countChanges, diffSnapshots } from "./diff.ts";
 export { legacyTarget, shownSymlinks } from "./legacy_symlinks.ts";
 export { type Selection, selectSnapshot } from "./select.ts";
+export { SnapshotTable } from "./table.ts";
 export {
   digestByPath,
   type DirectoryEntry,
@@ -28,6 +29,7 @@ export {
   isStoredMetadata,
   readSnapshot,
   readSnapshotInto,
+  readSnapshotTable,
   resolveSnapshot,
   snapshotNames,
   type StoredMetadata,

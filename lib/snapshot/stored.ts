@@ -4,6 +4,8 @@ import type { BlockCodec } from "../codec/mod.ts";
 import type { Bucket, BucketListing } from "../bucket/mod.ts";
 import { SpareError } from "../util/mod.ts";
 import { type JsonInnerSink, JsonPieceParser } from "./json_stream.ts";
+import { SYMLINKS_FIELD } from "./legacy_symlinks.ts";
+import { SnapshotTable } from "./table.ts";
 import {
   decodeParsedSnapshot,
   isSnapshotPrefix,
@@ -71,6 +73,36 @@ async function downloadMetadata(
   const parsed = parse();
   if (kept && hash) kept.sha256 = new Uint8Array(hash.digest());
   return parsed;
+}
+
+/**
+ * Reads one snapshot's metadata into a SnapshotTable as it downloads (nothing of it held as
+ * objects), checked as readSnapshot checks it.
+ */
+export async function readSnapshotTable(
+  bucket: Bucket,
+  codec: BlockCodec,
+  listing: BucketListing,
+  name: string,
+): Promise<SnapshotTable> {
+  const table = new SnapshotTable();
+  const parsed = await downloadMetadata(bucket, codec, listing, name, undefined, table.take);
+  const isObject = (value: unknown): value is Record<string, unknown> =>
+    typeof value === "object" && value !== null && !Array.isArray(value);
+  if (
+    !isObject(parsed) || !isObject(parsed.files) || !isObject(parsed.structure) ||
+    typeof parsed.identity !== "string"
+  ) {
+    throw new SpareError(`snapshot ${name} is damaged: files, structure or identity is missing`);
+  }
+  if (parsed[SYMLINKS_FIELD] !== undefined && !isObject(parsed[SYMLINKS_FIELD])) {
+    throw new SpareError(
+      `snapshot ${name} is damaged: ${SYMLINKS_FIELD} is not a map of paths to symlinks`,
+    );
+  }
+  table.identity = parsed.identity;
+  table.finish();
+  return table;
 }
 
 /** A snapshot's metadata as stored: its length, its SHA-256, its blocks' .xz bytes. */
