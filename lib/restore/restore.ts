@@ -395,6 +395,7 @@ export async function restoreSnapshot(
     if (table.type(row) === "directory") finishNode(paths[row], table.entry(row));
   }
   report();
+  target.close();
   return { ...progress, snapshot: id, filesKept, refused: refused.length };
 }
 

@@ -14,15 +14,21 @@ import {
   ENXIO,
   F_SETFL,
   failure,
+  fileOfFd,
   O_CLOEXEC,
   O_NOFOLLOW,
   O_NONBLOCK,
+  type OpenFile,
   STATX_BASIC_STATS,
   symbols,
+  timespecsOf,
 } from "./fs_bytes.ts";
 import { cName, hasEscapedBytes } from "./names.ts";
 
 const O_DIRECTORY = Deno.build.arch === "x86_64" ? 0o200000 : 0o40000;
+const O_WRONLY = 0o1;
+const O_CREAT = 0o100;
+const O_EXCL = 0o200;
 
 /** The numbers of the last stat made here (lstatAt, fstatFd); read them before the next one. */
 export const statNow = {
@@ -123,6 +129,23 @@ export class DirHandle {
     return fd;
   }
 
+  /**
+   * Creates file `name` (a path below the directory) for writing: never following a symlink,
+   * never replacing anything (O_EXCL), with mode `mode`.
+   */
+  createFile(name: string, mode: number): OpenFile {
+    const flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+    const fd = check(symbols().openat(this.fd, cNameNow(name), flags, mode), "open", name);
+    return fileOfFd(fd, `${this.path}/${name}`);
+  }
+
+  /** Renames `from` to `to` (paths below the directory; `to` is replaced). */
+  rename(from: string, to: string): void {
+    const lib = symbols();
+    const source = cName(from);
+    check(lib.renameat(this.fd, source, this.fd, cNameNow(to)), "rename", `${this.path}/${to}`);
+  }
+
   /** Closes the directory. */
   close(): void {
     if (this.fd >= 0) symbols().close(this.fd);
@@ -150,6 +173,23 @@ export function readFd(fd: number, buffer: Uint8Array, path: string): number {
     filled += n;
   }
   return filled;
+}
+
+/**
+ * Gives an open file (one this run created) its mtime (and atime), owner ids (-1 keeps one;
+ * none when both are -1) and permission bits, through its descriptor.
+ */
+export function finishFd(
+  fd: number,
+  path: string,
+  finish: { uid: number; gid: number; mode: number; mtimeNs: number },
+): void {
+  const lib = symbols();
+  check(lib.futimens(fd, timespecsOf(finish.mtimeNs)), "futimens", path);
+  if (finish.uid !== -1 || finish.gid !== -1) {
+    check(lib.fchown(fd, finish.uid >>> 0, finish.gid >>> 0), "fchown", path);
+  }
+  check(lib.fchmod(fd, finish.mode & 0o7777), "fchmod", path);
 }
 
 /** Closes a file opened by DirHandle.openFile. */

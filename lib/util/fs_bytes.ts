@@ -30,6 +30,11 @@ const LIBC_SYMBOLS = {
   lchown: { parameters: ["buffer", "u32", "u32"], result: "i32" },
   chmod: { parameters: ["buffer", "u32"], result: "i32" },
   utimensat: { parameters: ["i32", "buffer", "buffer", "i32"], result: "i32" },
+  futimens: { parameters: ["i32", "buffer"], result: "i32" },
+  fchown: { parameters: ["i32", "u32", "u32"], result: "i32" },
+  fchmod: { parameters: ["i32", "u32"], result: "i32" },
+  renameat: { parameters: ["i32", "buffer", "i32", "buffer"], result: "i32" },
+  unlinkat: { parameters: ["i32", "buffer", "i32"], result: "i32" },
 } as const;
 
 type Libc = Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"];
@@ -82,21 +87,30 @@ export const ELOOP = 40;
 /** O_NOFOLLOW: its value differs between x86_64 and the generic (aarch64) ABI. */
 export const O_NOFOLLOW = Deno.build.arch === "x86_64" ? 0o400000 : 0o100000;
 
-const ERRORS: Record<number, [new (message: string) => Error, string]> = {
-  1: [Deno.errors.PermissionDenied, "Operation not permitted"],
-  2: [Deno.errors.NotFound, "No such file or directory"],
-  13: [Deno.errors.PermissionDenied, "Permission denied"],
-  17: [Deno.errors.AlreadyExists, "File exists"],
-  20: [Deno.errors.NotADirectory, "Not a directory"],
-  21: [Deno.errors.IsADirectory, "Is a directory"],
-  40: [Deno.errors.FilesystemLoop, "Too many levels of symbolic links"],
+/** Errors by errno: Deno's class, its text and its code (as Deno's errors carry them). */
+const ERRORS: Record<number, [new (message: string) => Error, string, string]> = {
+  1: [Deno.errors.PermissionDenied, "Operation not permitted", "EPERM"],
+  2: [Deno.errors.NotFound, "No such file or directory", "ENOENT"],
+  5: [Error, "Input/output error", "EIO"],
+  13: [Deno.errors.PermissionDenied, "Permission denied", "EACCES"],
+  17: [Deno.errors.AlreadyExists, "File exists", "EEXIST"],
+  20: [Deno.errors.NotADirectory, "Not a directory", "ENOTDIR"],
+  21: [Deno.errors.IsADirectory, "Is a directory", "EISDIR"],
+  24: [Error, "Too many open files", "EMFILE"],
+  28: [Error, "No space left on device", "ENOSPC"],
+  30: [Error, "Read-only file system", "EROFS"],
+  36: [Error, "File name too long", "ENAMETOOLONG"],
+  40: [Deno.errors.FilesystemLoop, "Too many levels of symbolic links", "ELOOP"],
+  122: [Error, "Disk quota exceeded", "EDQUOT"],
 };
 
 /** The error of a failed call, as Deno would raise it (the path in the shown form). */
 export function failure(call: string, path: string): Error {
   const errno = new Deno.UnsafePointerView(symbols().__errno_location()!).getInt32();
-  const [kind, text] = ERRORS[errno] ?? [Error, `error ${errno}`];
-  return new kind(`${text} (os error ${errno}): ${call} '${showName(path)}'`);
+  const [kind, text, code] = ERRORS[errno] ?? [Error, `error ${errno}`, undefined];
+  const error = new kind(`${text} (os error ${errno}): ${call} '${showName(path)}'`);
+  if (code) Object.defineProperty(error, "code", { value: code, enumerable: true });
+  return error;
 }
 
 /** The result of a libc call, or its failure thrown as Deno would throw it. */
@@ -220,6 +234,11 @@ export type OpenFile = Pick<
 class ByteFile implements OpenFile {
   #fd: number;
 
+  /** The descriptor (-1 once closed). */
+  get fd(): number {
+    return this.#fd;
+  }
+
   constructor(fd: number, readonly path: string) {
     this.#fd = fd;
   }
@@ -332,18 +351,33 @@ export function chmodBytes(path: string, mode: number): void {
 
 /** Sets atime and mtime (nanoseconds since the epoch, to the millisecond) without following a symlink. */
 export function lutimesBytes(path: string, timeNs: number): void {
-  const times = new BigInt64Array(4);
-  const ms = Math.round(timeNs / 1e6); // milliseconds, as Deno's calls set them
-  const seconds = Math.floor(ms / 1000);
-  times[0] = BigInt(seconds);
-  times[1] = BigInt((ms - seconds * 1000) * 1_000_000);
-  times[2] = times[0];
-  times[3] = times[1];
   check(
-    symbols().utimensat(AT_FDCWD, cName(path), new Uint8Array(times.buffer), AT_SYMLINK_NOFOLLOW),
+    symbols().utimensat(AT_FDCWD, cName(path), timespecsOf(timeNs), AT_SYMLINK_NOFOLLOW),
     "utimensat",
     path,
   );
+}
+
+const timespecs = new BigInt64Array(4);
+const timespecBytes = new Uint8Array(timespecs.buffer);
+
+/**
+ * Access and modification time `timeNs` as utimensat's two timespecs (in a buffer reused by
+ * the next call), in milliseconds as Deno's calls set them.
+ */
+export function timespecsOf(timeNs: number): Uint8Array {
+  const ms = Math.round(timeNs / 1e6);
+  const seconds = Math.floor(ms / 1000);
+  timespecs[0] = BigInt(seconds);
+  timespecs[1] = BigInt((ms - seconds * 1000) * 1_000_000);
+  timespecs[2] = timespecs[0];
+  timespecs[3] = timespecs[1];
+  return timespecBytes;
+}
+
+/** An open file of its descriptor (as openReadBytes and createNewBytes give them). */
+export function fileOfFd(fd: number, path: string): OpenFile {
+  return new ByteFile(fd, path);
 }
 
 /** lstat of any path: through Deno, or through libc for a path that is not UTF-8. */

@@ -33,7 +33,7 @@ export {
   returnFreedBlocksToSystem,
   reuseCompressorMemory,
 } from "./memory.ts";
-export { closeFd, DirHandle, fstatFd, readFd, statNow } from "./fs_at.ts";
+export { closeFd, DirHandle, finishFd, fstatFd, readFd, statNow } from "./fs_at.ts";
 export { Owners } from "./owners.ts";
 export { type ProgressFigures, ProgressLine } from "./progress.ts";
 export { escapeProblem, hasEscapedBytes, parseShownName, showName } from "./names.ts";
