@@ -2,6 +2,7 @@
 import { assert, assertEquals } from "./assert.ts";
 import { prefixDamage } from "../lib/bucket/bucket.ts";
 import { countChanges, diffSnapshots } from "../lib/snapshot/diff.ts";
+import { SnapshotTable } from "../lib/snapshot/table.ts";
 import { UsageError } from "../lib/util/errors.ts";
 import { humanBytes, localIsoTime, modeString } from "../lib/util/format.ts";
 import { globMatcher, relativePath } from "../lib/util/glob.ts";
@@ -146,7 +147,8 @@ Deno.test("diff: +, -, M (content, link), T (type), P (mode, owner, mtime), noth
   // 0.4.0 wrote no link text; ours has it, and the same target: no change
   newer.structure["etc/motd2"] = entry("symlink", 30, { link: "/srv/x" } as Partial<Entry>);
   older.structure["etc/motd2"] = entry("symlink", 30);
-  const changes = diffSnapshots(older, newer);
+  const table = SnapshotTable.fromData;
+  const changes = diffSnapshots(table(older), table(newer));
   assertEquals(changes.map((c) => `${c.kind} ${c.path}`), [
     "P data",
     "T data/big.bin",
@@ -158,7 +160,7 @@ Deno.test("diff: +, -, M (content, link), T (type), P (mode, owner, mtime), noth
     "+ new.txt",
   ]);
   assertEquals(countChanges(changes), { "+": 1, "-": 1, M: 2, T: 1, P: 3 });
-  assertEquals(diffSnapshots(older, older), []);
+  assertEquals(diffSnapshots(table(older), table(older)), []);
 });
 
 Deno.test("--keep-within: durations, and which snapshots are kept", () => {

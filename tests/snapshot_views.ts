@@ -10,23 +10,7 @@ export function viewOfData(data: SnapshotData) {
   }
   const paths = Object.keys(data.structure).sort();
   return {
-    rows: paths.map((path) => {
-      const { type, user, group, mode, size, mtime_ns, inode } = data.structure[path];
-      const e = data.structure[path] as { target?: string; link?: string };
-      return [
-        path,
-        type,
-        user,
-        group,
-        mode,
-        size,
-        mtime_ns,
-        inode,
-        e.target,
-        e.link,
-        digestOf.get(path),
-      ];
-    }),
+    rows: paths.map((path) => [path, data.structure[path], digestOf.get(path)]),
     refused: (data.refused ?? []).map((r) => `${r.path}: ${r.reason}`).sort(),
     identity: data.identity,
   };
@@ -36,22 +20,7 @@ export function viewOfData(data: SnapshotData) {
 export function viewOfTable(table: SnapshotTable) {
   const rows = [];
   for (let row = 0; row < table.count; row++) {
-    if (!table.type(row)) continue;
-    const { type, user, group, mode, size, mtime_ns, inode } = table.entry(row);
-    const e = table.entry(row) as { target?: string; link?: string };
-    rows.push([
-      table.paths[row],
-      type,
-      user,
-      group,
-      mode,
-      size,
-      mtime_ns,
-      inode,
-      e.target,
-      e.link,
-      table.digest(row),
-    ]);
+    if (table.type(row)) rows.push([table.paths[row], table.entry(row), table.digest(row)]);
   }
   return {
     rows,

@@ -1,6 +1,6 @@
 /** `cat`: one file of a snapshot to stdout, block by block, checked against its digest. */
 import { ExitCode, parseShownName, relativePath, SpareError } from "../util/mod.ts";
-import { digestByPath, displayPath } from "../snapshot/mod.ts";
+import { displayPath } from "../snapshot/mod.ts";
 import { writeAll } from "../restore/mod.ts";
 import type { Command } from "./context.ts";
 import { backedUpPath, openForReading, readChosenSnapshot } from "./read_only.ts";
@@ -16,12 +16,14 @@ export const catCommand: Command = {
     const shown = displayPath(path);
     const view = await openForReading(context);
     const snapshot = await readChosenSnapshot(view, context.flags.snapshot);
-    const entry = snapshot.data.structure[path];
+    const { table } = snapshot;
+    const row = table.rowOf(path);
+    const entry = table.type(row) ? table.entry(row) : undefined;
     const where = `in snapshot ${snapshot.id}`;
     if (!entry) {
       throw new SpareError(
         `${shown} is not ${where} (paths are relative to ${
-          backedUpPath(snapshot.data)
+          backedUpPath(table)
         }; spare ls lists them)`,
       );
     }
@@ -35,7 +37,7 @@ export const catCommand: Command = {
         }), not a file`,
       );
     }
-    const digest = digestByPath(snapshot.data).get(path);
+    const digest = table.digest(row);
     if (!digest) {
       if (entry.size === 0) return ExitCode.ok; // empty: no content stored
       throw new SpareError(`${shown} has no content ${where}`);

@@ -25,7 +25,7 @@ export const diffCommand: Command = {
     }
     const older = await readChosenSnapshot(view, oldId);
     const newer = await readChosenSnapshot(view, newId ?? "latest");
-    const changes = diffSnapshots(older.data, newer.data);
+    const changes = diffSnapshots(older.table, newer.table);
     const counts = countChanges(changes);
     const summary = `${counts["+"]} added, ${counts["-"]} removed, ${counts.M} changed, ` +
       `${counts.T} changed type, ${counts.P} changed mode, owner or mtime only`;

@@ -8,7 +8,7 @@ import {
   modeString,
   showName,
 } from "../util/mod.ts";
-import { digestByPath, type Entry } from "../snapshot/mod.ts";
+import type { Entry } from "../snapshot/mod.ts";
 import type { Command } from "./context.ts";
 import { backedUpPath, openForReading, readChosenSnapshot } from "./read_only.ts";
 
@@ -45,24 +45,26 @@ export const lsCommand: Command = {
     const globs = context.args.map((p) => globMatcher(p));
     const view = await openForReading(context);
     const snapshot = await readChosenSnapshot(view, context.flags.snapshot);
-    const structure = snapshot.data.structure;
-    const paths = Object.keys(structure)
-      .filter((path) => globs.length === 0 || anyGlob(globs, path))
-      .sort();
+    const table = snapshot.table;
+    // rows are sorted by path
+    const rows: number[] = [];
+    for (let row = 0; row < table.count; row++) {
+      if (!table.type(row)) continue;
+      if (globs.length === 0 || anyGlob(globs, table.paths[row])) rows.push(row);
+    }
     if (context.flags.json) {
-      const digests = digestByPath(snapshot.data);
-      context.print(JSON.stringify(paths.map((path) => {
-        const digest = digests.get(path);
-        return { ...shownEntry(path, structure[path]), ...(digest ? { digest } : {}) };
+      context.print(JSON.stringify(rows.map((row) => {
+        const digest = table.digest(row);
+        return { ...shownEntry(table.paths[row], table.entry(row)), ...(digest ? { digest } : {}) };
       })));
     } else {
-      const rows = paths.map((path) => lsCells(path, structure[path]));
-      if (rows.length > 0) context.print(columns(rows, new Set([3])).join("\n"));
+      const cells = rows.map((row) => lsCells(table.paths[row], table.entry(row)));
+      if (cells.length > 0) context.print(columns(cells, new Set([3])).join("\n"));
     }
-    if (paths.length === 0 && globs.length > 0) {
+    if (rows.length === 0 && globs.length > 0) {
       context.log.error(
         `nothing in snapshot ${snapshot.id} matches ${context.args.join(" ")} ` +
-          `(paths are relative to ${backedUpPath(snapshot.data)})`,
+          `(paths are relative to ${backedUpPath(snapshot.table)})`,
       );
       return ExitCode.failure;
     }

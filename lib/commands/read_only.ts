@@ -5,10 +5,10 @@
 import type { BlockCodec } from "../codec/mod.ts";
 import type { Bucket, BucketListing } from "../bucket/mod.ts";
 import {
-  readSnapshot,
+  readSnapshotTable,
   resolveSnapshot,
   SNAPSHOT_PREFIX,
-  type SnapshotData,
+  type SnapshotTable,
 } from "../snapshot/mod.ts";
 import { type CommandContext, openCodec } from "./context.ts";
 
@@ -24,7 +24,8 @@ export interface ChosenSnapshot {
   /** The ULID, without `snapshot_`. */
   id: string;
   name: string;
-  data: SnapshotData;
+  /** Its paths sorted, read compactly (lib/snapshot/table.ts). */
+  table: SnapshotTable;
 }
 
 /** Opens the bucket without taking the lock; refuses a bucket that is not spare's. */
@@ -41,12 +42,12 @@ export async function readChosenSnapshot(
   id: string | undefined,
 ): Promise<ChosenSnapshot> {
   const name = resolveSnapshot(view.listing, id);
-  const data = await readSnapshot(view.bucket, view.codec, view.listing, name);
-  return { id: name.slice(SNAPSHOT_PREFIX.length), name, data };
+  const table = await readSnapshotTable(view.bucket, view.codec, view.listing, name);
+  return { id: name.slice(SNAPSHOT_PREFIX.length), name, table };
 }
 
 /** The directory a snapshot backed up, from its identity `host:path:inode`, for hints. */
-export function backedUpPath(snapshot: SnapshotData): string {
+export function backedUpPath(snapshot: { identity: string }): string {
   const { identity } = snapshot;
   const start = identity.indexOf(":");
   const end = identity.lastIndexOf(":");

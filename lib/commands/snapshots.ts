@@ -1,6 +1,6 @@
 /** `snapshots`: list the bucket's snapshots, the newest last. */
 import { columns, ExitCode, humanBytes, localIsoTime } from "../util/mod.ts";
-import { readSnapshot, SNAPSHOT_PREFIX, snapshotNames, ulidTime } from "../snapshot/mod.ts";
+import { readSnapshotTable, SNAPSHOT_PREFIX, snapshotNames, ulidTime } from "../snapshot/mod.ts";
 import type { Command } from "./context.ts";
 import { openForReading } from "./read_only.ts";
 
@@ -13,15 +13,21 @@ export const snapshotsCommand: Command = {
     const { bucket, codec, listing } = await openForReading(context);
     const rows = [];
     for (const name of snapshotNames(listing)) {
-      const snapshot = await readSnapshot(bucket, codec, listing, name);
-      const fileEntries = Object.values(snapshot.structure).filter((e) => e.type === "file");
+      const table = await readSnapshotTable(bucket, codec, listing, name);
+      let files = 0;
+      let bytes = 0;
+      for (let row = 0; row < table.count; row++) {
+        if (table.type(row) !== "file") continue;
+        files++;
+        bytes += table.size(row);
+      }
       const id = name.slice(SNAPSHOT_PREFIX.length);
       rows.push({
         id,
         created: ulidTime(id).toISOString(),
-        files: fileEntries.length,
-        bytes: fileEntries.reduce((n, e) => n + e.size, 0),
-        identity: snapshot.identity,
+        files,
+        bytes,
+        identity: table.identity,
       });
     }
     if (context.flags.json) context.print(JSON.stringify(rows));

@@ -1,5 +1,6 @@
 /** `diff`: what changed between two snapshots, path by path. */
-import { digestByPath, type Entry, type SnapshotData } from "./snapshot.ts";
+import type { Entry } from "./snapshot.ts";
+import type { SnapshotTable } from "./table.ts";
 
 /**
  * `+` added, `-` removed, `M` content changed, `T` type changed, `P` only mode, owner,
@@ -39,24 +40,44 @@ function metadataDiffers(a: Entry, b: Entry): boolean {
     a.mtime_ns !== b.mtime_ns;
 }
 
-/** Every path added, removed or changed from `older` to `newer`, sorted by path. */
-export function diffSnapshots(older: SnapshotData, newer: SnapshotData): Change[] {
-  const oldDigests = digestByPath(older);
-  const newDigests = digestByPath(newer);
-  const paths = new Set([...Object.keys(older.structure), ...Object.keys(newer.structure)]);
+/**
+ * Every path added, removed or changed from `older` to `newer`, sorted by path: the two
+ * tables' rows (each sorted by path) walked side by side.
+ */
+export function diffSnapshots(older: SnapshotTable, newer: SnapshotTable): Change[] {
   const changes: Change[] = [];
-  for (const path of [...paths].sort()) {
-    const a = Object.hasOwn(older.structure, path) ? older.structure[path] : undefined;
-    const b = Object.hasOwn(newer.structure, path) ? newer.structure[path] : undefined;
+  let i = nextRow(older, 0);
+  let j = nextRow(newer, 0);
+  while (i < older.count || j < newer.count) {
+    const pathA = i < older.count ? older.paths[i] : undefined;
+    const pathB = j < newer.count ? newer.paths[j] : undefined;
+    if (pathB === undefined || (pathA !== undefined && pathA < pathB)) {
+      changes.push({ kind: "-", path: pathA! });
+      i = nextRow(older, i + 1);
+      continue;
+    }
+    if (pathA === undefined || pathB < pathA) {
+      changes.push({ kind: "+", path: pathB });
+      j = nextRow(newer, j + 1);
+      continue;
+    }
+    const a = older.entry(i);
+    const b = newer.entry(j);
     let kind: ChangeKind | undefined;
-    if (!a) kind = "+";
-    else if (!b) kind = "-";
-    else if (a.type !== b.type) kind = "T";
-    else if (!sameContent(a, b, oldDigests.get(path), newDigests.get(path))) kind = "M";
+    if (a.type !== b.type) kind = "T";
+    else if (!sameContent(a, b, older.digest(i), newer.digest(j))) kind = "M";
     else if (metadataDiffers(a, b)) kind = "P";
-    if (kind) changes.push({ kind, path });
+    if (kind) changes.push({ kind, path: pathA });
+    i = nextRow(older, i + 1);
+    j = nextRow(newer, j + 1);
   }
   return changes;
+}
+
+/** The first row from `row` on that was not refused. */
+function nextRow(table: SnapshotTable, row: number): number {
+  while (row < table.count && !table.type(row)) row++;
+  return row;
 }
 
 /** How many changes of each kind. */

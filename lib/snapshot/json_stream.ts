@@ -7,6 +7,13 @@
  * text JSON.parse refuses is refused too.
  */
 
+/**
+ * Characters of values parsed by one JSON.parse: the objects of one parse stay young (their
+ * memory is reused at once) where those of 1 MiB of text (5,000 entries) outlived the
+ * smallest young generation and were collected as old objects.
+ */
+const BULK_CHARS = 64 * 1024;
+
 /** Where the parser is between two values. */
 const enum At {
   Start,
@@ -196,31 +203,63 @@ export class JsonPieceParser {
 
   /**
    * The bulk path, at the first key of an inner object's values still to come: the values
-   * whose text is all in the buffer are found by skipping their strings with indexOf (no
-   * look at each character inside them) and parsed by one JSON.parse, as one object; then
-   * handed out in their order. A part JSON.parse refuses goes value by value (the errors
-   * are that path's). False when nothing was taken. For 100,000 paths: about 1 µs a value
-   * against 10 value by value.
+   * whose text is all in the buffer are parsed by one JSON.parse, as one object, and handed
+   * out in their order. Where they end is guessed first: the last comma between a `}` or `]`
+   * and a `"` (a guess that is wrong, inside a string or a nested value, leaves a text that
+   * JSON.parse refuses); when the guess is refused, found by skipping the strings with
+   * indexOf (no look at each character inside them). A part JSON.parse refuses then goes
+   * value by value (the errors are that path's). False when nothing was taken. For a
+   * million paths: 3 s against 7 with the skipping alone, and 60 value by value.
    */
   private bulk(): boolean {
+    const guess = this.guessEnd();
+    if (guess > this.pos && this.takeValues(guess, false)) return true;
+    const { cut, closing } = this.scanEnd();
+    if (cut <= this.pos) return false;
+    if (this.takeValues(cut, closing)) return true;
+    this.slowUntil = cut;
+    return false;
+  }
+
+  /**
+   * The last comma between a `}` or `]` and a `"` (whitespace allowed) within BULK_CHARS of
+   * `pos`, or -1.
+   */
+  private guessEnd(): number {
     const buf = this.buf;
-    const from = this.pos;
-    let i = from;
+    for (
+      let comma = buf.lastIndexOf(",", Math.min(this.pos + BULK_CHARS, buf.length - 1));
+      comma > this.pos;
+      comma = buf.lastIndexOf(",", comma - 1)
+    ) {
+      let before = comma - 1;
+      while (isSpace(buf.charCodeAt(before))) before--;
+      const b = buf.charCodeAt(before);
+      if (b !== CLOSE_BRACE && b !== CLOSE_BRACKET) continue;
+      let after = comma + 1;
+      while (after < buf.length && isSpace(buf.charCodeAt(after))) after++;
+      if (after < buf.length && buf.charCodeAt(after) === QUOTE) return comma;
+    }
+    return -1;
+  }
+
+  /**
+   * Where the values whose text is all in the buffer end: the last comma between them, or
+   * the `}` that closes the inner object (`closing`), found by skipping strings with indexOf.
+   */
+  private scanEnd(): { cut: number; closing: boolean } {
+    const buf = this.buf;
+    let i = this.pos;
     let depth = 0;
     let cut = -1;
-    let closing = false;
-    scan: while (i < buf.length) {
+    while (i < buf.length) {
       const quote = buf.indexOf('"', i);
       const stop = quote < 0 ? buf.length : quote;
       for (; i < stop; i++) {
         const c = buf.charCodeAt(i);
         if (c === OPEN_BRACE || c === OPEN_BRACKET) depth++;
         else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
-          if (depth === 0) {
-            cut = i;
-            closing = true;
-            break scan;
-          }
+          if (depth === 0) return { cut: i, closing: true };
           depth--;
         } else if (c === COMMA && depth === 0) cut = i;
       }
@@ -228,7 +267,7 @@ export class JsonPieceParser {
       // Past the string: its end is the next quote that is not escaped.
       for (let j = quote + 1;;) {
         const end = buf.indexOf('"', j);
-        if (end < 0) break scan;
+        if (end < 0) return { cut, closing: false };
         let backslashes = 0;
         while (buf.charCodeAt(end - 1 - backslashes) === BACKSLASH) backslashes++;
         if (backslashes % 2 === 0) {
@@ -238,12 +277,18 @@ export class JsonPieceParser {
         j = end + 1;
       }
     }
-    if (cut <= from) return false;
+    return { cut, closing: false };
+  }
+
+  /**
+   * Parses the values from `pos` to `cut` (a comma, or the inner object's `}` when
+   * `closing`) as one object and hands them out; false when JSON.parse refuses the text.
+   */
+  private takeValues(cut: number, closing: boolean): boolean {
     let values: Record<string, unknown>;
     try {
-      values = JSON.parse(`{${buf.slice(from, cut)}}`);
+      values = JSON.parse(`{${this.buf.slice(this.pos, cut)}}`);
     } catch {
-      this.slowUntil = cut;
       return false;
     }
     const inner = this.inner;

@@ -1,5 +1,5 @@
 /**
- * A snapshot held compactly for restore: one row per path, sorted by path, its numbers in
+ * A snapshot held compactly for restore and the commands that read one: one row per path, sorted by path, its numbers in
  * typed arrays, read from the metadata as it downloads (lib/snapshot/json_stream.ts) and
  * checked as readSnapshot's objects are (lib/snapshot/check.ts: the same entries refused for
  * the same reasons). A path costs about 100 bytes here, where the decoded objects (a
@@ -40,7 +40,11 @@ export class SnapshotTable {
   private mode = new Uint32Array(0);
   private sizes = new Float64Array(0);
   private mtime = new Float64Array(0);
+  /** NaN when the entry has none. */
+  private ctime = new Float64Array(0);
   private inodes = new Float64Array(0);
+  /** A file's `empty`: 0 false, 1 true, 2 absent. */
+  private empty = new Uint8Array(0);
   private user = new Uint32Array(0);
   private group = new Uint32Array(0);
   private digestOf = new Int32Array(0);
@@ -78,9 +82,9 @@ export class SnapshotTable {
     return index >= 0 ? this.digests[index] : undefined;
   }
 
-  /** The entry of a row: what restore uses of it (no ctime_ns), as a new object. */
+  /** The entry of a row as the snapshot has it (fields spare does not know left out), new. */
   entry(row: number): Entry {
-    const base = {
+    const fields = {
       user: this.names[this.user[row]],
       group: this.names[this.group[row]],
       mode: this.mode[row],
@@ -88,8 +92,15 @@ export class SnapshotTable {
       mtime_ns: this.mtime[row],
       inode: this.inodes[row],
     };
+    const ctime = this.ctime[row];
+    const base = Number.isNaN(ctime) ? fields : { ...fields, ctime_ns: ctime };
     const kind = this.kind[row];
-    if (kind === FILE) return { type: "file", ...base, empty: base.size === 0 };
+    if (kind === FILE) {
+      const empty = this.empty[row];
+      return empty === 2
+        ? { type: "file", ...base } as Entry
+        : { type: "file", ...base, empty: empty === 1 };
+    }
     if (kind === DIRECTORY) return { type: "directory", ...base };
     const { target, link } = this.links.get(row)!;
     return link === undefined
@@ -174,7 +185,9 @@ export class SnapshotTable {
     this.mode[row] = entry.mode;
     this.sizes[row] = entry.size;
     this.mtime[row] = entry.mtime_ns;
+    this.ctime[row] = entry.ctime_ns ?? NaN;
     this.inodes[row] = entry.inode;
+    this.empty[row] = entry.type !== "file" || entry.empty === undefined ? 2 : entry.empty ? 1 : 0;
     this.user[row] = this.nameOf(entry.user);
     this.group[row] = this.nameOf(entry.group);
     if (entry.type === "symlink") {
@@ -211,7 +224,9 @@ export class SnapshotTable {
     this.mode = grown(this.mode, Uint32Array);
     this.sizes = grown(this.sizes, Float64Array);
     this.mtime = grown(this.mtime, Float64Array);
+    this.ctime = grown(this.ctime, Float64Array);
     this.inodes = grown(this.inodes, Float64Array);
+    this.empty = grown(this.empty, Uint8Array);
     this.user = grown(this.user, Uint32Array);
     this.group = grown(this.group, Uint32Array);
     this.digestOf = grown(this.digestOf, Int32Array);
@@ -355,7 +370,9 @@ export class SnapshotTable {
     this.mode = permuted(this.mode);
     this.sizes = permuted(this.sizes);
     this.mtime = permuted(this.mtime);
+    this.ctime = permuted(this.ctime);
     this.inodes = permuted(this.inodes);
+    this.empty = permuted(this.empty);
     this.user = permuted(this.user);
     this.group = permuted(this.group);
     this.digestOf = permuted(this.digestOf);
