@@ -1,8 +1,9 @@
 /**
  * The bench's `paths` part (issue 29): trees of tiny files in folders of 1,000, with 1,000
  * distinct contents, so that almost nothing is uploaded and the cost per path is what counts.
- * Each size runs create, the unchanged re-run, restore, verify and `ls` of one folder (and
- * 0.4.0's create, re-run, restore and validate beside them); with two sizes or more, the
+ * Each size runs create, the unchanged re-run (keeping both snapshots), restore, verify, `ls`
+ * of one folder, `snapshots` and `diff` of the two (and 0.4.0's create, re-run, restore and
+ * validate beside them); with two sizes or more, the
  * memory per path is the peak RssAnon at the largest minus at the smallest, per path between.
  */
 import { fmt } from "./report.ts";
@@ -110,6 +111,8 @@ interface PathsRows {
   restore: Row;
   verify: Row;
   ls: Row;
+  snapshots: Row;
+  diff: Row;
 }
 
 function emptyDirSync(dir: string): void {
@@ -136,7 +139,8 @@ export async function runPathsPart(bench: PathsBench, counts: number[]): Promise
     );
     const again = bench.row(
       `create, ${name}, unchanged`,
-      await bench.spare(`re-run ${name}`, ["create"], bucket, dir),
+      // both snapshots kept, for diff
+      await bench.spare(`re-run ${name}`, ["create", "--keep", "2"], bucket, dir),
       undefined,
       await bench.old(`re-run ${name}`, "create", oldBucket, dir),
     );
@@ -161,7 +165,15 @@ export async function runPathsPart(bench: PathsBench, counts: number[]): Promise
       `ls ${folder}/*, ${name}`,
       await bench.spare(`ls ${name}`, ["ls", `${folder}/*`], bucket, dir),
     );
-    sizes.push({ count, create, again, restore, verify, ls });
+    const snapshots = bench.row(
+      `snapshots, ${name}`,
+      await bench.spare(`snapshots ${name}`, ["snapshots"], bucket, dir),
+    );
+    const diff = bench.row(
+      `diff of the two snapshots, ${name}`,
+      await bench.spare(`diff ${name}`, ["diff"], bucket, dir),
+    );
+    sizes.push({ count, create, again, restore, verify, ls, snapshots, diff });
   }
   return pathsTargets(sizes);
 }
@@ -199,13 +211,16 @@ function pathsTargets(sizes: PathsRows[]): Target[] {
       met: Number.isNaN(peak) ? undefined : peak <= 256,
       detail: [large.create, large.again, large.restore].map((r) => fmt(r.anonMiB, 1)).join(" / "),
     },
-    {
-      name: `ls of one folder, ${name}, s`,
-      value: large.ls.wall,
+    ...([["ls of one folder", large.ls], ["snapshots", large.snapshots], [
+      "diff",
+      large.diff,
+    ]] as const).map(([what, r]): Target => ({
+      name: `${what}, ${name}, s`,
+      value: r.wall,
       digits: 2,
       limit: "≤ 10",
-      met: large.ls.wall <= 10,
-    },
+      met: r.wall <= 10,
+    })),
   ];
   if (small !== large) {
     const between = large.count - small.count;
