@@ -8,6 +8,7 @@
  * inode, that is if they were links of one file, which have one content.
  */
 import { entryProblem, type FileEntry } from "../snapshot/mod.ts";
+import { grown, StringIndex } from "../util/mod.ts";
 
 const DIGEST = /^[0-9a-f]{64}$/;
 /** digestOf: no digest listed; listed under two digests (never reused). */
@@ -52,8 +53,7 @@ export class PreviousFiles {
   /** Every key of `files` (pruning keeps their contents when the snapshot is kept). */
   readonly listedDigests: string[] = [];
   private readonly digestIndex = new Map<string, number>();
-  private readonly names: string[] = [];
-  private readonly nameIndex = new Map<string, number>();
+  private readonly names = new StringIndex();
   private count = 0;
   private capacity = 0;
   private h1 = new Uint32Array(0);
@@ -118,17 +118,8 @@ export class PreviousFiles {
     this.inode[row] = entry.inode;
     this.mode[row] = entry.mode;
     this.empty[row] = entry.empty === undefined ? 2 : entry.empty ? 1 : 0;
-    this.userOf[row] = this.nameOf(entry.user);
-    this.groupOf[row] = this.nameOf(entry.group);
-  }
-
-  private nameOf(name: string): number {
-    let index = this.nameIndex.get(name);
-    if (index === undefined) {
-      index = this.names.push(name) - 1;
-      this.nameIndex.set(name, index);
-    }
-    return index;
+    this.userOf[row] = this.names.of(entry.user);
+    this.groupOf[row] = this.names.of(entry.group);
   }
 
   /** The row of path `text` (added when `add`), or -1. */
@@ -177,26 +168,18 @@ export class PreviousFiles {
 
   private growRows(): void {
     const capacity = Math.max(1024, this.capacity * 2);
-    const grown = <T extends Uint32Array | Float64Array | Uint8Array | Int32Array>(
-      old: T,
-      make: new (n: number) => T,
-    ): T => {
-      const next = new make(capacity);
-      next.set(old as never);
-      return next;
-    };
-    this.h1 = grown(this.h1, Uint32Array);
-    this.h2 = grown(this.h2, Uint32Array);
-    this.size = grown(this.size, Float64Array);
-    this.mtime = grown(this.mtime, Float64Array);
-    this.ctime = grown(this.ctime, Float64Array);
-    this.inode = grown(this.inode, Float64Array);
-    this.mode = grown(this.mode, Uint32Array);
-    this.empty = grown(this.empty, Uint8Array);
-    this.userOf = grown(this.userOf, Uint32Array);
-    this.groupOf = grown(this.groupOf, Uint32Array);
-    this.digestOf = grown(this.digestOf, Int32Array);
-    this.isFile = grown(this.isFile, Uint8Array);
+    this.h1 = grown(this.h1, capacity);
+    this.h2 = grown(this.h2, capacity);
+    this.size = grown(this.size, capacity);
+    this.mtime = grown(this.mtime, capacity);
+    this.ctime = grown(this.ctime, capacity);
+    this.inode = grown(this.inode, capacity);
+    this.mode = grown(this.mode, capacity);
+    this.empty = grown(this.empty, capacity);
+    this.userOf = grown(this.userOf, capacity);
+    this.groupOf = grown(this.groupOf, capacity);
+    this.digestOf = grown(this.digestOf, capacity);
+    this.isFile = grown(this.isFile, capacity);
     this.capacity = capacity;
   }
 
@@ -222,8 +205,8 @@ export class PreviousFiles {
   entry(row: number): FileEntry {
     const entry = {
       type: "file",
-      user: this.names[this.userOf[row]],
-      group: this.names[this.groupOf[row]],
+      user: this.names.list[this.userOf[row]],
+      group: this.names.list[this.groupOf[row]],
       mode: this.mode[row],
       size: this.size[row],
       mtime_ns: this.mtime[row],

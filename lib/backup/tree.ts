@@ -7,7 +7,7 @@
  * made when the snapshot is written, one at a time.
  */
 import type { Entry } from "../snapshot/mod.ts";
-import type { Owners } from "../util/mod.ts";
+import { grown, type Owners, StringIndex } from "../util/mod.ts";
 
 /** What a row is. */
 export const enum Kind {
@@ -61,28 +61,27 @@ export class ScannedTree {
   /** The rows of each directory's entries (-1: the root's), first and after the last. */
   private readonly children = new Map<number, [number, number]>();
   /** User and group names, each once, as the snapshot has them. */
-  readonly ownerNames: string[] = [];
-  private readonly ownerIndex = new Map<string, number>();
+  private readonly owners = new StringIndex();
   private readonly uidRefs = new Map<number, number>();
   private readonly gidRefs = new Map<number, number>();
 
-  constructor(private readonly owners: Owners) {}
+  constructor(private readonly system: Owners) {}
+
+  /** The owner names, each once (the user and group columns index them). */
+  get ownerNames(): string[] {
+    return this.owners.list;
+  }
 
   /** The owner name index of a user name or group name. */
   nameRef(name: string): number {
-    let index = this.ownerIndex.get(name);
-    if (index === undefined) {
-      index = this.ownerNames.push(name) - 1;
-      this.ownerIndex.set(name, index);
-    }
-    return index;
+    return this.owners.of(name);
   }
 
   /** The owner name index of a uid's name. */
   userRef(uid: number): number {
     let index = this.uidRefs.get(uid);
     if (index === undefined) {
-      index = this.nameRef(this.owners.userName(uid));
+      index = this.nameRef(this.system.userName(uid));
       this.uidRefs.set(uid, index);
     }
     return index;
@@ -92,7 +91,7 @@ export class ScannedTree {
   groupRef(gid: number): number {
     let index = this.gidRefs.get(gid);
     if (index === undefined) {
-      index = this.nameRef(this.owners.groupName(gid));
+      index = this.nameRef(this.system.groupName(gid));
       this.gidRefs.set(gid, index);
     }
     return index;
@@ -131,8 +130,7 @@ export class ScannedTree {
   /** What each symlink row holds: 0.4.0's target and the link text. */
   readonly links = new Map<number, { target: string; link?: string }>();
   /** Distinct digests, each string once. */
-  readonly digests: string[] = [];
-  private readonly digestIndex = new Map<string, number>();
+  private readonly digestIndex = new StringIndex();
 
   /** Adds a row named `name` in directory row `parent` (-1: the root); returns the row. */
   add(name: string, parent: number, fields: RowFields): number {
@@ -172,25 +170,17 @@ export class ScannedTree {
 
   private grow(): void {
     const capacity = Math.max(1024, this.capacity * 2);
-    const grown = <T extends Int32Array | Uint8Array | Uint32Array | Float64Array>(
-      old: T,
-      make: new (n: number) => T,
-    ): T => {
-      const next = new make(capacity);
-      next.set(old as never);
-      return next;
-    };
-    this.parent = grown(this.parent, Int32Array);
-    this.kind = grown(this.kind, Uint8Array);
-    this.mode = grown(this.mode, Uint32Array);
-    this.user = grown(this.user, Uint32Array);
-    this.group = grown(this.group, Uint32Array);
-    this.size = grown(this.size, Float64Array);
-    this.mtimeNs = grown(this.mtimeNs, Float64Array);
-    this.ctimeNs = grown(this.ctimeNs, Float64Array);
-    this.inode = grown(this.inode, Float64Array);
-    this.digest = grown(this.digest, Int32Array);
-    this.empty = grown(this.empty, Uint8Array);
+    this.parent = grown(this.parent, capacity);
+    this.kind = grown(this.kind, capacity);
+    this.mode = grown(this.mode, capacity);
+    this.user = grown(this.user, capacity);
+    this.group = grown(this.group, capacity);
+    this.size = grown(this.size, capacity);
+    this.mtimeNs = grown(this.mtimeNs, capacity);
+    this.ctimeNs = grown(this.ctimeNs, capacity);
+    this.inode = grown(this.inode, capacity);
+    this.digest = grown(this.digest, capacity);
+    this.empty = grown(this.empty, capacity);
     this.capacity = capacity;
   }
 
@@ -210,20 +200,20 @@ export class ScannedTree {
     return this.ownerNames.map((name) => JSON.stringify(name));
   }
 
+  /** The distinct digests, each once (the digest column indexes them). */
+  get digests(): string[] {
+    return this.digestIndex.list;
+  }
+
   /** Sets a row's digest. */
   setDigest(row: number, digest: string): void {
-    let index = this.digestIndex.get(digest);
-    if (index === undefined) {
-      index = this.digests.push(digest) - 1;
-      this.digestIndex.set(digest, index);
-    }
-    this.digest[row] = index;
+    this.digest[row] = this.digestIndex.of(digest);
   }
 
   /** A row's digest, if it has one. */
   digestOf(row: number): string | undefined {
     const index = this.digest[row];
-    return index < 0 ? undefined : this.digests[index];
+    return index < 0 ? undefined : this.digestIndex.list[index];
   }
 
   /** The entry of a row, as the snapshot has it (a new object). */

@@ -122,6 +122,40 @@ function shortJson(value: unknown): string {
   return text.length > 40 ? text.slice(0, 40) + "…" : text;
 }
 
+/** The directory that holds `path` ("" for the root). */
+export function parentPath(path: string): string {
+  const slash = path.lastIndexOf("/");
+  return slash < 0 ? "" : path.slice(0, slash);
+}
+
+/**
+ * The rule that nothing may lie under a file or a symlink, nor under an entry that was
+ * refused (an ancestor the snapshot does not describe at all is allowed: restore creates
+ * it): a function giving the reason nothing may lie in directory `dir` ("" for the root), or
+ * undefined. `typeOf` gives the type of a path's accepted entry, `removed` the refused
+ * paths. What lies above a directory is found once for all the paths in it.
+ */
+export function blockedChecker(
+  typeOf: (path: string) => Entry["type"] | undefined,
+  removed: Set<string>,
+): (dir: string) => string | undefined {
+  const above = new Map<string, string | undefined>([["", undefined]]);
+  const blockedIn = (dir: string): string | undefined => {
+    if (above.has(dir)) return above.get(dir);
+    let reason = blockedIn(parentPath(dir));
+    if (reason === undefined) {
+      const type = typeOf(dir);
+      if (type !== undefined && type !== "directory") reason = `the ${type} ${displayPath(dir)}`;
+      else if (type === undefined && removed.has(dir)) {
+        reason = `${displayPath(dir)}, which is refused`;
+      }
+    }
+    above.set(dir, reason);
+    return reason;
+  };
+  return blockedIn;
+}
+
 /**
  * Checks every entry of a snapshot's `files` and `structure` (as parsed from JSON): paths,
  * entry fields, digests, and that nothing lies under a file or symlink of the snapshot.
@@ -150,27 +184,10 @@ export function checkEntries(
   }
   // Nothing may lie under a file or a symlink, nor under an entry that was refused; an
   // ancestor that the snapshot does not describe at all is allowed (restore creates it).
-  // What lies above a directory is found once for all the paths in it.
-  const above = new Map<string, string | undefined>([["", undefined]]);
-  /** The reason nothing may lie in directory `dir` ("" for the root), or undefined. */
-  const blockedIn = (dir: string): string | undefined => {
-    if (above.has(dir)) return above.get(dir);
-    const slash = dir.lastIndexOf("/");
-    let reason = blockedIn(slash < 0 ? "" : dir.slice(0, slash));
-    if (reason === undefined) {
-      const type = structure[dir]?.type;
-      if (type !== undefined && type !== "directory") reason = `the ${type} ${displayPath(dir)}`;
-      else if (type === undefined && removed.has(dir)) {
-        reason = `${displayPath(dir)}, which is refused`;
-      }
-    }
-    above.set(dir, reason);
-    return reason;
-  };
+  const blockedIn = blockedChecker((dir) => structure[dir]?.type, removed);
   const blocked: [string, string][] = [];
   for (const path of Object.keys(structure)) {
-    const slash = path.lastIndexOf("/");
-    const reason = blockedIn(slash < 0 ? "" : path.slice(0, slash));
+    const reason = blockedIn(parentPath(path));
     if (reason !== undefined) blocked.push([path, reason]);
   }
   for (const [path, reason] of blocked) remove(path, `it lies under ${reason}`);

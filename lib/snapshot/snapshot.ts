@@ -261,18 +261,30 @@ export function decodeSnapshotText(
   return decodeParsedSnapshot(parsed, name, keepDigestOfPath);
 }
 
+/** True for a JSON object (not an array, not null). */
+export function isJsonObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** True when parsed metadata has the objects `files` and `structure` and the text `identity`. */
+export function hasTopLevel(
+  parsed: unknown,
+): parsed is Record<string, unknown> & {
+  files: Record<string, unknown>;
+  structure: Record<string, unknown>;
+  identity: string;
+} {
+  return isJsonObject(parsed) && isJsonObject(parsed.files) && isJsonObject(parsed.structure) &&
+    typeof parsed.identity === "string";
+}
+
 /** decodeSnapshotText of metadata already parsed from JSON (JSON.parse's value). */
 export function decodeParsedSnapshot(
   parsed: unknown,
   name: string,
   keepDigestOfPath = false,
 ): SnapshotData {
-  const isObject = (value: unknown): value is Record<string, unknown> =>
-    typeof value === "object" && value !== null && !Array.isArray(value);
-  if (
-    !isObject(parsed) || !isObject(parsed.files) || !isObject(parsed.structure) ||
-    typeof parsed.identity !== "string"
-  ) {
+  if (!hasTopLevel(parsed)) {
     throw new SpareError(`snapshot ${name} is damaged: files, structure or identity is missing`);
   }
   const badSymlinks = mergeSymlinks(parsed, parsed.structure, name);

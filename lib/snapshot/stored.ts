@@ -8,11 +8,18 @@ import { SYMLINKS_FIELD } from "./legacy_symlinks.ts";
 import { SnapshotTable } from "./table.ts";
 import {
   decodeParsedSnapshot,
+  hasTopLevel,
+  isJsonObject,
   isSnapshotPrefix,
   notJson,
   SNAPSHOT_PREFIX,
   type SnapshotData,
 } from "./snapshot.ts";
+
+/** The error of metadata without files, structure or identity. */
+function damaged(name: string): SpareError {
+  return new SpareError(`snapshot ${name} is damaged: files, structure or identity is missing`);
+}
 
 /** Names of the complete snapshots of a listing, oldest first. */
 export function snapshotNames(listing: BucketListing): string[] {
@@ -62,7 +69,9 @@ async function downloadMetadata(
         return parser.end();
       }
     } catch (err) {
-      throw notJson(name, err);
+      // bad UTF-8 (TextDecoder's TypeError) or bad JSON; anything else is ours, not the data's
+      if (err instanceof SyntaxError || err instanceof TypeError) throw notJson(name, err);
+      throw err;
     }
   };
   for await (const block of bucket.readPrefix(info, codec, undefined, kept?.xz)) {
@@ -87,15 +96,8 @@ export async function readSnapshotTable(
 ): Promise<SnapshotTable> {
   const table = new SnapshotTable();
   const parsed = await downloadMetadata(bucket, codec, listing, name, undefined, table.take);
-  const isObject = (value: unknown): value is Record<string, unknown> =>
-    typeof value === "object" && value !== null && !Array.isArray(value);
-  if (
-    !isObject(parsed) || !isObject(parsed.files) || !isObject(parsed.structure) ||
-    typeof parsed.identity !== "string"
-  ) {
-    throw new SpareError(`snapshot ${name} is damaged: files, structure or identity is missing`);
-  }
-  if (parsed[SYMLINKS_FIELD] !== undefined && !isObject(parsed[SYMLINKS_FIELD])) {
+  if (!hasTopLevel(parsed)) throw damaged(name);
+  if (parsed[SYMLINKS_FIELD] !== undefined && !isJsonObject(parsed[SYMLINKS_FIELD])) {
     throw new SpareError(
       `snapshot ${name} is damaged: ${SYMLINKS_FIELD} is not a map of paths to symlinks`,
     );
@@ -128,14 +130,7 @@ export async function readSnapshotInto(
 ): Promise<{ identity: string; stored: StoredMetadata }> {
   const stored: StoredMetadata = { length: 0, sha256: new Uint8Array(0), xz: [] };
   const parsed = await downloadMetadata(bucket, codec, listing, name, stored, sink);
-  const isObject = (value: unknown): value is Record<string, unknown> =>
-    typeof value === "object" && value !== null && !Array.isArray(value);
-  if (
-    !isObject(parsed) || !isObject(parsed.files) || !isObject(parsed.structure) ||
-    typeof parsed.identity !== "string"
-  ) {
-    throw new SpareError(`snapshot ${name} is damaged: files, structure or identity is missing`);
-  }
+  if (!hasTopLevel(parsed)) throw damaged(name);
   return { identity: parsed.identity, stored };
 }
 

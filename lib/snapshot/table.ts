@@ -5,9 +5,16 @@
  * the same reasons). A path costs about 100 bytes here, where the decoded objects (a
  * structure entry with its boxed times, its key, its place in `files`) cost about 300.
  */
-import { displayPath, entryProblem, pathProblem, type RefusedEntry } from "./check.ts";
+import {
+  blockedChecker,
+  entryProblem,
+  parentPath,
+  pathProblem,
+  type RefusedEntry,
+} from "./check.ts";
 import type { Entry, SnapshotData, SymlinkEntry } from "./snapshot.ts";
 import { SYMLINKS_FIELD } from "./legacy_symlinks.ts";
+import { grown, StringIndex } from "../util/mod.ts";
 
 /** What a row is. */
 const NONE = 0;
@@ -49,10 +56,8 @@ export class SnapshotTable {
   private group = new Uint32Array(0);
   private digestOf = new Int32Array(0);
   private readonly links = new Map<number, { target: string; link?: string }>();
-  private readonly digests: string[] = [];
-  private readonly digestIndex = new Map<string, number>();
-  private readonly names: string[] = [];
-  private readonly nameIndex = new Map<string, number>();
+  private readonly digests = new StringIndex();
+  private readonly names = new StringIndex();
   // While the snapshot is read:
   /** Why a row's entry is refused, found when it arrived. */
   private problems = new Map<number, string>();
@@ -79,14 +84,14 @@ export class SnapshotTable {
   /** The digest of a file row, if it has content. */
   digest(row: number): string | undefined {
     const index = this.digestOf[row];
-    return index >= 0 ? this.digests[index] : undefined;
+    return index >= 0 ? this.digests.list[index] : undefined;
   }
 
   /** The entry of a row as the snapshot has it (fields spare does not know left out), new. */
   entry(row: number): Entry {
     const fields = {
-      user: this.names[this.user[row]],
-      group: this.names[this.group[row]],
+      user: this.names.list[this.user[row]],
+      group: this.names.list[this.group[row]],
       mode: this.mode[row],
       size: this.sizes[row],
       mtime_ns: this.mtime[row],
@@ -145,11 +150,7 @@ export class SnapshotTable {
       for (const path of new Set(value as string[])) this.badDigests.push([digest, path]);
       return;
     }
-    let index = this.digestIndex.get(digest);
-    if (index === undefined) {
-      index = this.digests.push(digest) - 1;
-      this.digestIndex.set(digest, index);
-    }
+    const index = this.digests.of(digest);
     for (const path of value as string[]) {
       const held = this.fileDigests.get(path);
       this.fileDigests.set(path, held === undefined || held === index ? index : TWO_DIGESTS);
@@ -188,8 +189,8 @@ export class SnapshotTable {
     this.ctime[row] = entry.ctime_ns ?? NaN;
     this.inodes[row] = entry.inode;
     this.empty[row] = entry.type !== "file" || entry.empty === undefined ? 2 : entry.empty ? 1 : 0;
-    this.user[row] = this.nameOf(entry.user);
-    this.group[row] = this.nameOf(entry.group);
+    this.user[row] = this.names.of(entry.user);
+    this.group[row] = this.names.of(entry.group);
     if (entry.type === "symlink") {
       this.links.set(
         row,
@@ -200,36 +201,19 @@ export class SnapshotTable {
     }
   }
 
-  private nameOf(name: string): number {
-    let index = this.nameIndex.get(name);
-    if (index === undefined) {
-      index = this.names.push(name) - 1;
-      this.nameIndex.set(name, index);
-    }
-    return index;
-  }
-
   private grow(): void {
     const capacity = Math.max(1024, this.capacity * 2);
-    const grown = <T extends Uint8Array | Uint32Array | Float64Array | Int32Array>(
-      old: T,
-      make: new (n: number) => T,
-    ): T => {
-      const next = new make(capacity);
-      next.set(old as never);
-      return next;
-    };
-    this.kind = grown(this.kind, Uint8Array);
-    this.origin = grown(this.origin, Uint8Array);
-    this.mode = grown(this.mode, Uint32Array);
-    this.sizes = grown(this.sizes, Float64Array);
-    this.mtime = grown(this.mtime, Float64Array);
-    this.ctime = grown(this.ctime, Float64Array);
-    this.inodes = grown(this.inodes, Float64Array);
-    this.empty = grown(this.empty, Uint8Array);
-    this.user = grown(this.user, Uint32Array);
-    this.group = grown(this.group, Uint32Array);
-    this.digestOf = grown(this.digestOf, Int32Array);
+    this.kind = grown(this.kind, capacity);
+    this.origin = grown(this.origin, capacity);
+    this.mode = grown(this.mode, capacity);
+    this.sizes = grown(this.sizes, capacity);
+    this.mtime = grown(this.mtime, capacity);
+    this.ctime = grown(this.ctime, capacity);
+    this.inodes = grown(this.inodes, capacity);
+    this.empty = grown(this.empty, capacity);
+    this.user = grown(this.user, capacity);
+    this.group = grown(this.group, capacity);
+    this.digestOf = grown(this.digestOf, capacity);
     this.capacity = capacity;
   }
 
@@ -269,27 +253,11 @@ export class SnapshotTable {
     for (const [row, reason] of this.problems) refuse(row, reason);
     this.problems = new Map();
     // Nothing may lie under a file or a symlink, nor under an entry that was refused.
-    const above = new Map<string, string | undefined>([["", undefined]]);
-    const blockedIn = (dir: string): string | undefined => {
-      if (above.has(dir)) return above.get(dir);
-      const slash = dir.lastIndexOf("/");
-      let reason = blockedIn(slash < 0 ? "" : dir.slice(0, slash));
-      if (reason === undefined) {
-        const type = this.type(this.rowOf(dir));
-        if (type !== undefined && type !== "directory") reason = `the ${type} ${displayPath(dir)}`;
-        else if (type === undefined && removed.has(dir)) {
-          reason = `${displayPath(dir)}, which is refused`;
-        }
-      }
-      above.set(dir, reason);
-      return reason;
-    };
+    const blockedIn = blockedChecker((dir) => this.type(this.rowOf(dir)), removed);
     const blocked: [number, string][] = [];
     for (let row = 0; row < this.count; row++) {
       if (this.kind[row] === NONE) continue;
-      const path = this.paths[row];
-      const slash = path.lastIndexOf("/");
-      const reason = blockedIn(slash < 0 ? "" : path.slice(0, slash));
+      const reason = blockedIn(parentPath(this.paths[row]));
       if (reason !== undefined) blocked.push([row, reason]);
     }
     for (const [row, reason] of blocked) refuse(row, `it lies under ${reason}`);
@@ -394,7 +362,7 @@ export class SnapshotTable {
     table.refused.push(...snapshot.refused ?? []);
     table.listedDigests.push(...snapshot.listedDigests ?? Object.keys(snapshot.files));
     for (const [digest, paths] of Object.entries(snapshot.files)) {
-      const index = table.digests.push(digest) - 1;
+      const index = table.digests.of(digest);
       for (const path of paths) table.fileDigests.set(path, index);
     }
     for (const path of Object.keys(snapshot.structure)) {

@@ -6,6 +6,7 @@
  * May import: nothing of lib/ (only Deno and npm packages). Everything else may import util.
  */
 export { concatBytes, randomHex, toHex } from "./bytes.ts";
+export { type Column, grown, StringIndex } from "./columns.ts";
 export { ContentHasher } from "./digest.ts";
 export {
   BlockAuthError,

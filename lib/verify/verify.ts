@@ -14,7 +14,13 @@ import {
   type ProgressFigures,
   SpareError,
 } from "../util/mod.ts";
-import { describeRefused, readSnapshot, SNAPSHOT_PREFIX, snapshotNames } from "../snapshot/mod.ts";
+import {
+  describeRefused,
+  readSnapshotTable,
+  SNAPSHOT_PREFIX,
+  snapshotNames,
+  type SnapshotTable,
+} from "../snapshot/mod.ts";
 
 /** One thing found wrong, with the paths it affects. */
 export interface Problem {
@@ -73,15 +79,18 @@ export async function verifyBucket(
     result.problems.push({ message: "the bucket holds no snapshot", paths: [] });
     return result;
   }
-  // digest → every (snapshot, path) that needs it, and its size
-  const users = new Map<string, string[]>();
+  // digest → every (snapshot, row) that needs it, as pairs of numbers, and its size; the
+  // snapshots are held compactly (lib/snapshot/table.ts), paths made only for a problem
+  const users = new Map<string, number[]>();
   const sizes = new Map<string, number>();
+  const tables: SnapshotTable[] = [];
+  const ids: string[] = [];
   for (const name of names) {
     const id = name.slice(SNAPSHOT_PREFIX.length);
     result.snapshots.push(id);
     let snapshot;
     try {
-      snapshot = await readSnapshot(bucket, codec, listing, name);
+      snapshot = await readSnapshotTable(bucket, codec, listing, name);
     } catch (err) {
       if (err instanceof BlockAuthError) throw err; // wrong password: nothing else can be checked
       result.problems.push({ snapshot: id, message: errorText(err), paths: [] });
@@ -94,14 +103,27 @@ export async function verifyBucket(
         paths: [],
       });
     }
-    for (const [digest, paths] of Object.entries(snapshot.files)) {
-      const entry = snapshot.structure[paths[0]];
-      if (entry?.type === "file") sizes.set(digest, entry.size);
-      const list = users.get(digest) ?? [];
-      list.push(...paths.map((p) => (names.length > 1 ? `${id}:${p}` : p)));
-      users.set(digest, list);
+    const index = tables.push(snapshot) - 1;
+    ids.push(id);
+    for (let row = 0; row < snapshot.count; row++) {
+      const digest = snapshot.type(row) === "file" ? snapshot.digest(row) : undefined;
+      if (!digest) continue;
+      sizes.set(digest, snapshot.size(row));
+      const list = users.get(digest);
+      if (list) list.push(index, row);
+      else users.set(digest, [index, row]);
     }
   }
+  /** The paths that need `digest` (with their snapshot's ID when there are several). */
+  const pathsOf = (digest: string): string[] => {
+    const pairs = users.get(digest) ?? [];
+    const paths: string[] = [];
+    for (let i = 0; i < pairs.length; i += 2) {
+      const path = tables[pairs[i]].paths[pairs[i + 1]];
+      paths.push(names.length > 1 ? `${ids[pairs[i]]}:${path}` : path);
+    }
+    return paths;
+  };
   result.digestsTotal = users.size;
   let chosen = [...users.keys()];
   if (options.sample && !options.structureOnly) {
@@ -116,17 +138,22 @@ export async function verifyBucket(
   };
   await forEachConcurrent(chosen, options.concurrency ?? 4, async (digest) => {
     options.signal?.throwIfAborted();
-    const paths = users.get(digest)!;
     const info = listing.prefixes.get(digest);
     if (!info?.complete) {
       result.problems.push({
         digest,
         message: `content ${digest} is missing from the bucket`,
-        paths,
+        paths: pathsOf(digest),
       });
     } else if (options.structureOnly) {
       const damage = prefixDamage(info, Math.ceil((sizes.get(digest) ?? 0) / BLOCK_SIZE));
-      if (damage) result.problems.push({ digest, message: `content ${digest}: ${damage}`, paths });
+      if (damage) {
+        result.problems.push({
+          digest,
+          message: `content ${digest}: ${damage}`,
+          paths: pathsOf(digest),
+        });
+      }
     } else {
       try {
         const intact = await bucket.readContent(info, codec, (block) => {
@@ -138,12 +165,16 @@ export async function verifyBucket(
           result.problems.push({
             digest,
             message: `content ${digest} does not hash to its name`,
-            paths,
+            paths: pathsOf(digest),
           });
         }
       } catch (err) {
         if (!(err instanceof SpareError)) throw err;
-        result.problems.push({ digest, message: `content ${digest}: ${err.message}`, paths });
+        result.problems.push({
+          digest,
+          message: `content ${digest}: ${err.message}`,
+          paths: pathsOf(digest),
+        });
       }
     }
     result.digestsChecked++;
