@@ -1,8 +1,9 @@
 /**
  * snapshot: a snapshot's metadata: its JSON format (files, structure, identity, and our
  * symlinks field for the links 0.4.0 cannot restore), the checks every decoded entry passes
- * before anything acts on it, reading snapshots from the bucket, selecting paths for a
- * partial restore, and comparing two snapshots (docs/FORMAT.md, "Snapshot metadata").
+ * before anything acts on it, reading snapshots from the bucket as they download (as objects,
+ * or compactly as a SnapshotTable), selecting paths for a partial restore, and comparing two
+ * snapshots (docs/FORMAT.md, "Snapshot metadata").
  *
  * May import: bucket, codec, util.
  */
