@@ -42,7 +42,12 @@ export function ensurePaths(dir: string, count: number, log: (msg: string) => vo
     current = Deno.readTextFileSync(marker);
   } catch { /* no marker */ }
   if (current === expected) {
-    log(`reusing ${dir}`);
+    // Read once, so that the first run (ours) finds the tree in the page cache as the runs
+    // after it do: pages unused for a while are reclaimed (this machine's DAMON reclaims
+    // cold pages), and a cold tree of a million files cost our create 94 s against 62.
+    const t = performance.now();
+    warm(dir);
+    log(`reusing ${dir} (read once in ${((performance.now() - t) / 1000).toFixed(1)}s)`);
     return;
   }
   const t = performance.now();
@@ -61,6 +66,22 @@ export function ensurePaths(dir: string, count: number, log: (msg: string) => vo
   }
   Deno.writeTextFileSync(marker, expected);
   log(`built ${dir} (${count} files) in ${((performance.now() - t) / 1000).toFixed(1)}s`);
+}
+
+/** Reads every file of the tree once (see ensurePaths). */
+function warm(dir: string): void {
+  const buffer = new Uint8Array(4096);
+  for (const folder of Deno.readDirSync(dir)) {
+    if (!folder.isDirectory) continue;
+    for (const item of Deno.readDirSync(`${dir}/${folder.name}`)) {
+      const file = Deno.openSync(`${dir}/${folder.name}/${item.name}`);
+      try {
+        file.readSync(buffer);
+      } finally {
+        file.close();
+      }
+    }
+  }
 }
 
 /** Throws unless `dir` holds the `count` files of the tree, with their contents. */
