@@ -43,8 +43,8 @@ export function ensurePaths(dir: string, count: number, log: (msg: string) => vo
   } catch { /* no marker */ }
   if (current === expected) {
     // Read once, so that the first run (ours) finds the tree in the page cache as the runs
-    // after it do: pages unused for a while are reclaimed (this machine's DAMON reclaims
-    // cold pages), and a cold tree of a million files cost our create 94 s against 62.
+    // after it do: pages unused for a while are reclaimed (this machine runs DAMON), and the
+    // run that reads a cold tree pays for it alone.
     const t = performance.now();
     warm(dir);
     log(`reusing ${dir} (read once in ${((performance.now() - t) / 1000).toFixed(1)}s)`);
