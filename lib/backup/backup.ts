@@ -319,12 +319,14 @@ async function backupSmallFiles(
         try {
           dir = DirHandle.open(relDir ? `${root}/${relDir}` : root, parent < 0);
         } catch (err) {
+          // its directory is gone or closed to us: said for each of its files
           dirRow = -2;
-          const reason = `cannot be read (${(err as Error).message})`;
-          settle(
-            row,
-            err instanceof Deno.errors.NotFound ? { kind: "vanished" } : { kind: "failed", reason },
-          );
+          if (err instanceof Deno.errors.NotFound) {
+            log.warn(`${displayPath(tree.path(row))} vanished during the backup, skipped`);
+            settle(row, { kind: "vanished" });
+          } else {
+            settle(row, { kind: "failed", reason: `cannot be read (${(err as Error).message})` });
+          }
           continue;
         }
       }
