@@ -252,6 +252,9 @@ export class Bucket {
   private async checkMarkerOfExisting(adopt: boolean): Promise<void> {
     if (await this.store.exists(this.name, MARKER_KEY)) return;
     for await (const _ of this.store.list(this.name, undefined, 1)) {
+      // A run started at the same time may have written the marker (then its lock) since we
+      // looked: what we listed may be its own.
+      if (await this.store.exists(this.name, MARKER_KEY)) return;
       throw new SpareError(
         `bucket ${this.name} has objects but no .spare marker: it is not a spare bucket, refusing to touch it`,
       );
