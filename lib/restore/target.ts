@@ -28,16 +28,10 @@ import {
   symlinkBytes,
   unlinkBytes,
 } from "../util/mod.ts";
-import { ancestorsOf, displayPath, type SnapshotTable } from "../snapshot/mod.ts";
+import { ancestorsOf, displayPath, parentPath, type SnapshotTable } from "../snapshot/mod.ts";
 
 /** Files being restored are written under this prefix, in their final directory. */
 export const TEMPORARY_PREFIX = ".spare-tmp-";
-
-/** The directory that holds `path` ("" for the root). */
-export function parentOf(path: string): string {
-  const i = path.lastIndexOf("/");
-  return i < 0 ? "" : path.slice(0, i);
-}
 
 /** Ancestors of the snapshot's paths that the snapshot does not describe, sorted. */
 export function impliedDirectories(table: SnapshotTable): string[] {
@@ -244,7 +238,7 @@ export class RestoreTarget {
   }
 
   private requireParent(path: string): void {
-    if (!this.checked.has(parentOf(path))) {
+    if (!this.checked.has(parentPath(path))) {
       throw new Error(`refusing to write ${path}: its directory was not made by this restore`);
     }
   }
@@ -301,7 +295,7 @@ export class RestoreTarget {
   /** Creates a new empty file under a temporary name in the directory of `path`. */
   createTemporary(path: string): TemporaryFile {
     this.requireParent(path);
-    const parent = parentOf(path);
+    const parent = parentPath(path);
     const name = `${TEMPORARY_PREFIX}${this.runPrefix}${(this.temporaries++).toString(36)}`;
     const relative = parent ? `${parent}/${name}` : name;
     const temporary = `${this.root}/${relative}`;

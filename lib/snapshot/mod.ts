@@ -7,7 +7,7 @@
  *
  * May import: bucket, codec, util.
  */
-export { ancestorsOf, describeRefused, displayPath, entryProblem } from "./check.ts";
+export { ancestorsOf, describeRefused, displayPath, entryProblem, parentPath } from "./check.ts";
 export { countChanges, diffSnapshots } from "./diff.ts";
 export { legacyTarget, shownSymlinks } from "./legacy_symlinks.ts";
 export { type Selection, selectSnapshot } from "./select.ts";
