@@ -10,15 +10,11 @@ import {
   AT_EMPTY_PATH,
   AT_SYMLINK_NOFOLLOW,
   check,
-  ELOOP,
-  ENXIO,
-  F_SETFL,
-  failure,
   fileOfFd,
   O_CLOEXEC,
   O_NOFOLLOW,
-  O_NONBLOCK,
   type OpenFile,
+  openRegularAt,
   STATX_BASIC_STATS,
   symbols,
   timespecsOf,
@@ -105,28 +101,12 @@ export class DirHandle {
    * (statNow then holds what it is, or mode 0 for a symlink or socket).
    */
   openFile(name: string): number {
-    const lib = symbols();
-    const fd = lib.openat(this.fd, cNameNow(name), O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0);
-    if (fd < 0) {
-      const errno = new Deno.UnsafePointerView(lib.__errno_location()!).getInt32();
-      if (errno === ELOOP || errno === ENXIO) {
-        statNow.mode = 0;
-        return -1;
-      }
-      throw failure("open", `${this.path}/${name}`);
-    }
-    try {
+    const fd = openRegularAt(this.fd, cNameNow(name), `${this.path}/${name}`, (fd) => {
       fstatFd(fd, name);
-      if ((statNow.mode & 0o170000) !== 0o100000) {
-        lib.close(fd);
-        return -1;
-      }
-      check(lib.fcntl(fd, F_SETFL, 0), "fcntl", name);
-    } catch (err) {
-      lib.close(fd);
-      throw err;
-    }
-    return fd;
+      return statNow.mode;
+    });
+    if (fd === -1) statNow.mode = 0;
+    return fd < 0 ? -1 : fd;
   }
 
   /**

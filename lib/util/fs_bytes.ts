@@ -72,7 +72,7 @@ export function libcUsable(): boolean {
   return usable;
 }
 
-const AT_FDCWD = -100;
+export const AT_FDCWD = -100;
 export const AT_SYMLINK_NOFOLLOW = 0x100;
 export const AT_EMPTY_PATH = 0x1000;
 export const STATX_BASIC_STATS = 0x7ff;
@@ -105,7 +105,7 @@ const ERRORS: Record<number, [new (message: string) => Error, string, string]> =
 };
 
 /** The error of a failed call, as Deno would raise it (the path in the shown form). */
-export function failure(call: string, path: string): Error {
+function failure(call: string, path: string): Error {
   const errno = new Deno.UnsafePointerView(symbols().__errno_location()!).getInt32();
   const [kind, text, code] = ERRORS[errno] ?? [Error, `error ${errno}`, undefined];
   const error = new kind(`${text} (os error ${errno}): ${call} '${showName(path)}'`);
@@ -286,26 +286,45 @@ export type OpenedForRead = { file: OpenFile; info: Deno.FileInfo } | {
  * file system need not).
  */
 export function openReadBytes(path: string): OpenedForRead {
+  let info: Deno.FileInfo | undefined;
+  const fd = openRegularAt(AT_FDCWD, cName(path), path, (fd) => {
+    info = fstat(fd, path);
+    return info.mode ?? 0;
+  });
+  return fd >= 0 ? { file: new ByteFile(fd, path), info: info! } : { info };
+}
+
+/**
+ * The open of openReadBytes, of `name` relative to directory descriptor `dirFd` (AT_FDCWD:
+ * the working directory): O_RDONLY|O_NOFOLLOW|O_NONBLOCK, then `statOf` (the caller's fstat,
+ * giving st_mode), then O_NONBLOCK cleared on a regular file. The descriptor of a regular
+ * file; -1 for a symlink or socket (`statOf` not called), -2 for anything else (closed after
+ * `statOf`). `shown` names it in errors.
+ */
+export function openRegularAt(
+  dirFd: number,
+  name: Uint8Array,
+  shown: string,
+  statOf: (fd: number) => number,
+): number {
   const lib = symbols();
-  const fd = lib.open(cName(path), O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0);
+  const fd = lib.openat(dirFd, name, O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0);
   if (fd < 0) {
     const errno = new Deno.UnsafePointerView(lib.__errno_location()!).getInt32();
-    if (errno === ELOOP || errno === ENXIO) return {}; // a symlink; a socket
-    throw failure("open", path);
+    if (errno === ELOOP || errno === ENXIO) return -1; // a symlink; a socket
+    throw failure("open", shown);
   }
-  let info: Deno.FileInfo;
   try {
-    info = fstat(fd, path);
-    if (info.isFile) check(lib.fcntl(fd, F_SETFL, 0), "fcntl", path);
+    if ((statOf(fd) & 0o170000) !== 0o100000) {
+      lib.close(fd);
+      return -2;
+    }
+    check(lib.fcntl(fd, F_SETFL, 0), "fcntl", shown);
   } catch (err) {
     lib.close(fd);
     throw err;
   }
-  if (!info.isFile) {
-    lib.close(fd);
-    return { info };
-  }
-  return { file: new ByteFile(fd, path), info };
+  return fd;
 }
 
 /** Creates a new file (never following a symlink, never replacing anything), open for writing. */
