@@ -18,17 +18,7 @@ export function treeSource(tree: ScannedTree, identity: string): SnapshotSource 
     }
   }
   const shown = links.length > 0
-    ? shownSymlinks(links, (path: string) => {
-      const row = tree.rowOfPath(path);
-      const kind = row < 0 ? Kind.Dropped : tree.kind[row];
-      return kind === Kind.File
-        ? "file"
-        : kind === Kind.Directory
-        ? "directory"
-        : kind === Kind.Symlink
-        ? "symlink"
-        : undefined;
-    })
+    ? shownSymlinks(links, (path: string) => tree.type(tree.rowOfPath(path)))
     : new Set<string>();
   const quoted = tree.quotedOwnerNames();
   const hidden = (row: number) => tree.kind[row] === Kind.Symlink && !shown.has(tree.path(row));

@@ -18,6 +18,9 @@ export const enum Kind {
   Symlink = 3,
 }
 
+/** The entry type of each Kind. */
+const TYPES: (Entry["type"] | undefined)[] = [undefined, "directory", "file", "symlink"];
+
 /** `empty` of a file row: as the snapshot field says, or absent (a previous entry without it). */
 const EMPTY_FALSE = 0;
 const EMPTY_TRUE = 1;
@@ -214,6 +217,11 @@ export class ScannedTree {
   digestOf(row: number): string | undefined {
     const index = this.digest[row];
     return index < 0 ? undefined : this.digestIndex.list[index];
+  }
+
+  /** The entry type of a row; undefined for a dropped one. */
+  type(row: number): Entry["type"] | undefined {
+    return TYPES[this.kind[row]];
   }
 
   /** The entry of a row, as the snapshot has it (a new object). */
