@@ -13,7 +13,6 @@ export { legacyTarget, shownSymlinks } from "./legacy_symlinks.ts";
 export { type Selection, selectSnapshot } from "./select.ts";
 export { SnapshotTable } from "./table.ts";
 export {
-  digestByPath,
   type DirectoryEntry,
   encodeSnapshotBlocks,
   encodeSourceBlocks,

@@ -12,7 +12,7 @@ import {
   pathProblem,
   type RefusedEntry,
 } from "./check.ts";
-import type { Entry, SnapshotData, SymlinkEntry } from "./snapshot.ts";
+import type { Entry, SnapshotData } from "./snapshot.ts";
 import { SYMLINKS_FIELD } from "./legacy_symlinks.ts";
 import { grown, StringIndex } from "../util/mod.ts";
 
@@ -378,10 +378,5 @@ export class SnapshotTable {
     table.fileDigests = new Map();
     table.sortRows();
     return table;
-  }
-
-  /** The links of the snapshot (rows of symlinks, with their entries). */
-  symlinkEntry(row: number): SymlinkEntry {
-    return this.entry(row) as SymlinkEntry;
   }
 }
